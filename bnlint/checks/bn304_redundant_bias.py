@@ -1,0 +1,56 @@
+"""BN304 redundant-bias: a conv/linear/dense bias that the following BN cancels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding, NodeFix
+from bnlint.checks.rewrite import with_keyword, with_value
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.layers import Kind
+from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm
+from bnlint.semantics.values import Layer
+
+
+class RedundantBias(Check):
+    code = "BN304"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        by_node: dict[cst.Call, list[Layer]] = {}
+        for layer in context.model.own_layers():
+            if layer.spec.kind in (Kind.CONV, Kind.LINEAR) and layer.spec.bias:
+                by_node.setdefault(layer.node, []).append(layer)
+        for node, instances in by_node.items():
+            norm = self._only_consumer_bn(instances)
+            if norm is None:
+                continue
+            spec = instances[0].spec
+            explicit = spec.bias in instances[0].args
+            state = f"{spec.bias}=True" if explicit else f"{spec.bias}=True by default"
+            message = f"{spec.name} adds a bias ({state}) that the following {norm.spec.name} cancels"
+            yield Finding(self.code, node, message, self._fix(node, instances[0]))
+
+    def _only_consumer_bn(self, instances: list[Layer]) -> Layer | None:
+        """The BN fed by these layers, if every observed use is a BN (and there is one)."""
+        norm = None
+        for layer in instances:
+            if layer.escaped or bias_enabled(layer) is not True or fused_activation(layer):
+                return None
+            for use in layer.uses:
+                if not is_batch_norm(use.consumer):
+                    return None
+                norm = use.consumer
+        return norm
+
+    def _fix(self, node: cst.Call, layer: Layer) -> NodeFix:
+        parameter = layer.spec.bias
+        assert parameter is not None
+        given = layer.args.get(parameter)
+        if given is not None and given.node is not None and given.node.keyword is None:
+            replacements = ((given.node, with_value(given.node, "False")),)
+        else:
+            replacements = ((node, with_keyword(node, parameter, "False")),)
+        # Unsafe: saved checkpoints still hold the bias; fold it into the BN's running_mean to migrate.
+        return NodeFix(Applicability.UNSAFE, f"Pass {parameter}=False", replacements)

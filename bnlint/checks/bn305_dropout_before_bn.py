@@ -1,0 +1,42 @@
+"""BN305 dropout-before-bn: dropout feeding straight into BN shifts its variance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.semantics.layers import Kind
+from bnlint.semantics.queries import is_batch_norm
+from bnlint.semantics.values import Const, Layer, Op, Tensor
+
+
+def _dropout_name(tensor: Tensor) -> str | None:
+    producer = tensor.producer
+    if isinstance(producer, Op) and producer.name == "dropout":
+        return "dropout"
+    if isinstance(producer, Layer) and producer.spec.kind is Kind.DROPOUT:
+        rate = producer.arg(producer.spec.params[0]) if producer.spec.params else None
+        if isinstance(rate, Const) and rate.value == 0:
+            return None  # p=0 drops nothing: no variance shift
+        return producer.spec.name
+    return None
+
+
+class DropoutBeforeBn(Check):
+    code = "BN305"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        reported = set()
+        for bn in context.model.own_layers():
+            if not is_batch_norm(bn) or bn.node in reported:
+                continue
+            for tensor in bn.inputs:
+                dropout = _dropout_name(tensor)
+                if dropout is not None:
+                    reported.add(bn.node)
+                    message = (
+                        f"{bn.spec.name} follows {dropout} directly: its statistics see dropout-scaled "
+                        "activations in training but not at inference"
+                    )
+                    yield Finding(self.code, bn.node, message)
+                    break

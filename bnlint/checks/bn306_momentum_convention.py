@@ -1,0 +1,60 @@
+"""BN306 momentum-convention: a BN momentum written in the other framework's convention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding, NodeFix
+from bnlint.checks.rewrite import with_value
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.layers import Framework, LayerSpec
+from bnlint.semantics.values import ArgInfo, Param, as_number
+
+_TORCH_HINT = "PyTorch weighs the new batch by momentum: running = (1 - m) * running + m * batch"
+_KERAS_HINT = "Keras weighs the history by momentum: moving = m * moving + (1 - m) * batch"
+
+
+def _complement(value: float) -> str:
+    return repr(round(1 - value, 10))
+
+
+class MomentumConvention(Check):
+    code = "BN306"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        model = context.model
+        sites: list[tuple[LayerSpec, ArgInfo]] = [
+            (layer.spec, layer.args["momentum"])
+            for layer in [*model.own_layers(), *model.functional_bn]
+            if "momentum" in layer.args
+        ]
+        sites += [(ref.spec, ref.bound["momentum"]) for ref in model.partials if "momentum" in ref.bound]
+        reported: set[cst.Arg] = set()
+        for spec, info in sites:
+            if info.node is None or info.node in reported:
+                continue
+            momentum = as_number(info.value)
+            if momentum is None or momentum in (0.0, 1.0):
+                continue  # 0 and 1 are deliberate (frozen or batch-only statistics)
+            torch = spec.framework is Framework.TORCH
+            if (torch and momentum <= 0.5) or (not torch and momentum >= 0.5):
+                continue
+            reported.add(info.node)
+            yield self._finding(spec, info, momentum, torch)
+
+    def _finding(self, spec: LayerSpec, info: ArgInfo, momentum: float, torch: bool) -> Finding:
+        assert info.node is not None
+        via = f" (default of parameter `{info.value.name}`)" if isinstance(info.value, Param) else ""
+        if torch:
+            message = (f"{spec.name} momentum={momentum:g}{via} is the Keras convention; {_TORCH_HINT}, "
+                       f"so this tracks mostly the last batch (did you mean {_complement(momentum)}?)")
+        else:
+            message = (f"{spec.name} momentum={momentum:g}{via} is the PyTorch convention; {_KERAS_HINT}, "
+                       f"so this tracks mostly the last batch (did you mean {_complement(momentum)}?)")
+        fix = None
+        if isinstance(info.node.value, (cst.Float, cst.Integer)):
+            new_value = _complement(momentum)
+            fix = NodeFix(Applicability.SAFE, f"Use momentum={new_value}", ((info.node, with_value(info.node, new_value)),))
+        return Finding(self.code, info.node, message, fix)

@@ -1,0 +1,250 @@
+"""The command line: `bnlint check` (the default), `bnlint rule CODE`, `bnlint rules`.
+
+`bnlint src/` is `bnlint check src/`: when the first argument is not a subcommand, `check`
+is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
+
+Exit status: 0 when nothing is at or above the fail level, 1 when something is (or a file
+could not be read, or --diff has changes to show), 2 for usage, configuration and internal
+errors, which print one line on stderr (the traceback only with BNLINT_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from bnlint import __version__
+from bnlint.config import load_config
+from bnlint.diagnostics import Applicability, Severity
+from bnlint.errors import BnlintError, UsageError
+from bnlint.registry import RuleInfo, all_rules, find_rule
+from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
+from bnlint.report.full import SEVERITY_STYLES
+from bnlint.report.summary import make_console
+
+SUBCOMMANDS = ("check", "rule", "rules")
+_TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+_FIX_DESCRIPTIONS = {
+    None: "none",
+    Applicability.SAFE: "safe (applied by --fix)",
+    Applicability.UNSAFE: "unsafe (applied by --fix --unsafe-fixes)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports bad arguments like every other usage error: one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments[0] not in (*SUBCOMMANDS, *_TOP_LEVEL_FLAGS):
+        arguments.insert(0, "check")
+    try:
+        args = _build_parser().parse_args(arguments)
+        return args.handler(args)
+    except SystemExit as exit_request:  # --help and --version
+        return exit_request.code if isinstance(exit_request.code, int) else 0
+    except BnlintError as error:
+        print(f"bnlint: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bnlint: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `bnlint ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if os.environ.get("BNLINT_DEBUG") == "1":
+            traceback.print_exc()
+        else:
+            print(
+                f"bnlint: internal error: {type(error).__name__}: {error}. This is a bug in bnlint; please "
+                "report it with the command you ran (set BNLINT_DEBUG=1 for the traceback).",
+                file=sys.stderr,
+            )
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bnlint", description="Find and fix batch-normalization misuse in PyTorch and Keras code.")
+    parser.add_argument("--version", action="version", version=f"bnlint {__version__}")
+    subcommands = parser.add_subparsers(metavar="COMMAND", required=True)
+
+    check = subcommands.add_parser("check", help="lint files and directories (the default command)")
+    check.set_defaults(handler=_check)
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
+    check.add_argument("--version", action="version", version=f"bnlint {__version__}")
+    output = check.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="output format (default: full on a terminal, concise otherwise)",
+    )
+    output.add_argument("--output-file", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
+    output.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    output.add_argument("--report-unused-noqa", action="store_true", help="list `# noqa` comments that suppress nothing")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
+    rules = check.add_argument_group("rule selection (comma-separated codes, prefixes such as BN3, rule names, or ALL)")
+    rules.add_argument("--select", type=_selectors, metavar="RULES", help="check only these rules")
+    rules.add_argument("--extend-select", type=_selectors, metavar="RULES", help="check these rules too")
+    rules.add_argument("--ignore", type=_selectors, metavar="RULES", help="do not check these rules")
+    status = check.add_argument_group("exit status")
+    status.add_argument(
+        "--fail-on",
+        choices=[severity.value for severity in Severity],
+        help="lowest severity that makes the exit status 1 (default: from the configuration, else warning)",
+    )
+    status.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means an error)")
+    fixes = check.add_argument_group("fixes")
+    fixes.add_argument("--fix", action="store_true", help="apply safe fixes in place")
+    fixes.add_argument("--unsafe-fixes", action="store_true", help="apply unsafe fixes too (with --fix or --diff)")
+    fixes.add_argument("--diff", action="store_true", help="print the fixes as diffs, change nothing")
+    run = check.add_argument_group("run")
+    run.add_argument("--config", type=Path, metavar="PATH", help="a pyproject.toml or bnlint TOML file to use")
+    run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    run.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
+    run.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+
+    rule = subcommands.add_parser("rule", help="show a rule's documentation")
+    rule.set_defaults(handler=_rule)
+    rule.add_argument("rule", metavar="CODE|NAME", help="a rule code (BN304) or name (redundant-bias)")
+
+    listing = subcommands.add_parser("rules", help="list the rules")
+    listing.set_defaults(handler=_rules)
+    listing.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
+    return parser
+
+
+def _selectors(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {value!r}")
+    return int(value)
+
+
+def _check(args: argparse.Namespace) -> int:
+    out_is_terminal = args.output_file is None and sys.stdout.isatty()
+    fmt = args.format or ("full" if out_is_terminal else "concise")
+    report_options = ReportOptions(
+        unsafe_fixes=args.unsafe_fixes, statistics=args.statistics, unused_noqa=args.report_unused_noqa
+    )
+    check_options(fmt, report_options)
+    config = load_config(Path(args.paths[0]), args.config).with_overrides(
+        select=args.select, ignore=args.ignore, extend_select=args.extend_select, fail_on=args.fail_on
+    )
+    # Imported here so that `bnlint rule` / `bnlint rules` and usage errors skip loading the analysis.
+    from bnlint.engine import RunOptions, lint_paths
+    from bnlint.fixes import FixMode
+
+    fix_mode = FixMode.NONE
+    if args.fix or args.diff:
+        fix_mode = FixMode.UNSAFE if args.unsafe_fixes else FixMode.SAFE
+    run_options = RunOptions(
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        fix=fix_mode,
+        diff=args.diff,
+        show_progress=sys.stderr.isatty() and not args.no_progress,
+        **({"cache_dir": args.cache_dir} if args.cache_dir is not None else {}),
+    )
+    run = lint_paths(args.paths, config, run_options)
+
+    with _output_stream(args.output_file) as out:
+        if args.diff:
+            out.writelines(run.diffs)
+            print(f"Would fix {run.fixed_count} issue{'' if run.fixed_count == 1 else 's'}.", file=sys.stderr)
+            failing = bool(run.diffs)
+        else:
+            report = Report(run.results, all_rules(), run.files_checked, run.fixed_count if args.fix else None)
+            render(fmt, report, report_options, out=out, err=sys.stderr)
+            failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in report.diagnostics())
+            failing = failing or any(result.error for result in run.results)
+    return 0 if args.exit_zero or not failing else 1
+
+
+@contextmanager
+def _output_stream(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or the --output-file (UTF-8), closed afterwards."""
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        stream = path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+    with stream:
+        yield stream
+
+
+def _rule(args: argparse.Namespace) -> int:
+    rule = find_rule(args.rule)
+    if rule is None:
+        known = [*all_rules(), *(info.name for info in all_rules().values())]
+        close = difflib.get_close_matches(args.rule, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"unknown rule '{args.rule}'{hint}; `bnlint rules` lists them")
+    text = rule_markdown(rule)
+    if sys.stdout.isatty():
+        make_console(sys.stdout).print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def rule_markdown(rule: RuleInfo) -> str:
+    """The rule's documentation with a metadata list under its title."""
+    title, _, body = rule.documentation.partition("\n")
+    if not title.startswith("# "):
+        title, body = f"# {rule.name} ({rule.code})", rule.documentation
+    metadata = "\n".join(
+        [
+            f"- Code: {rule.code}",
+            f"- Severity: {rule.severity.value}",
+            f"- Frameworks: {', '.join(rule.frameworks)}",
+            f"- Fix: {_FIX_DESCRIPTIONS[rule.fix]}",
+        ]
+    )
+    return f"{title}\n\n{metadata}\n\n{body.lstrip()}"
+
+
+def _rules(args: argparse.Namespace) -> int:
+    rules = all_rules().values()
+    if args.format == "json":
+        entries = [
+            {
+                "code": rule.code,
+                "name": rule.name,
+                "severity": rule.severity.value,
+                "frameworks": list(rule.frameworks),
+                "fix": rule.fix.value if rule.fix else None,
+                "summary": rule.summary,
+            }
+            for rule in rules
+        ]
+        json.dump(entries, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    table = Table("Code", "Name", "Severity", "Frameworks", "Fix")
+    for rule in rules:
+        severity = Text(rule.severity.value, style=SEVERITY_STYLES[rule.severity])
+        table.add_row(rule.code, rule.name, severity, ", ".join(rule.frameworks), rule.fix.value if rule.fix else "-")
+    make_console(sys.stdout).print(table)
+    return 0

@@ -1,0 +1,361 @@
+"""`[tool.bnlint]`: find it, validate it, and answer "is this rule on for this file?".
+
+Selection follows ruff: `select` chooses the rules (default "ALL"), `extend-select` adds,
+`ignore` removes, `per-file-ignores` removes for matching files. BN000 (syntax-error) is on
+whatever `select` says, unless an `ignore` selector names it. Every problem in the table
+is reported as one line naming the file, the key and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+from bnlint import registry
+from bnlint.diagnostics import Severity
+from bnlint.errors import ConfigError, UsageError
+from bnlint.files import display_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SYNTAX_ERROR_CODE = "BN000"
+ALL_SELECTOR = "ALL"
+_SELECTOR_HELP = "ALL, a rule code (BN304), a code prefix (BN3) or a rule name (redundant-bias)"
+_TOML_TYPE_NAMES = {
+    bool: "boolean", int: "integer", float: "float", str: "string", list: "array", tuple: "array", dict: "table"
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path  # directory of the pyproject.toml used, or the cwd
+    select: tuple[str, ...] = (ALL_SELECTOR,)
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # gitignore-style, relative to root, on top of the default skips
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # pattern -> selectors
+    fail_on: Severity = Severity.WARNING
+    respect_gitignore: bool = True
+    rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by rule code
+    source: Path | None = None  # the file the configuration came from
+
+    @cached_property
+    def enabled_codes(self) -> frozenset[str]:
+        """The rules on for files no per-file-ignores pattern matches."""
+        selected = resolve_selectors(self.select) | resolve_selectors(self.extend_select) | {SYNTAX_ERROR_CODE}
+        return selected - resolve_selectors(self.ignore)
+
+    @cached_property
+    def _compiled_per_file_ignores(self) -> tuple[tuple[pathspec.GitIgnoreSpec, frozenset[str]], ...]:
+        return tuple(
+            (pathspec.GitIgnoreSpec.from_lines([pattern]), resolve_selectors(selectors))
+            for pattern, selectors in self.per_file_ignores.items()
+        )
+
+    def is_enabled(self, code: str, path: Path | str | None = None) -> bool:
+        """Whether findings of `code` are reported (for `path`, when given).
+
+        Per-file-ignores patterns are gitignore-style and relative to `root`; a file outside
+        `root` matches none of them.
+        """
+        if code not in self.enabled_codes:
+            return False
+        if path is None or not self.per_file_ignores:
+            return True
+        relative = _relative_to(Path(path), self.root)
+        if relative is None:
+            return True
+        return not any(code in codes and spec.match_file(relative) for spec, codes in self._compiled_per_file_ignores)
+
+    def option(self, code: str, name: str) -> Any:
+        """The configured value of a rule option, or the rule's default."""
+        configured = self.rule_options.get(code, {})
+        if name in configured:
+            return configured[name]
+        return _option_defaults()[code][name]
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that changes which findings a file gets (cache keys)."""
+        state = {
+            "root": str(self.root),
+            "enabled": sorted(self.enabled_codes),
+            "per_file_ignores": {
+                pattern: sorted(resolve_selectors(selectors)) for pattern, selectors in self.per_file_ignores.items()
+            },
+            "rule_options": {code: dict(options) for code, options in self.rule_options.items()},
+        }
+        encoded = json.dumps(state, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+    def with_overrides(
+        self,
+        *,
+        select: Iterable[str] | None = None,
+        ignore: Iterable[str] | None = None,
+        extend_select: Iterable[str] | None = None,
+        fail_on: Severity | str | None = None,
+    ) -> Config:
+        """Apply command-line options on top of the file's configuration, like ruff's layers.
+
+        A `select` starts over: the file's select, extend-select and ignore are dropped.
+        `ignore` and `extend_select` add to what is there. Unknown selectors raise UsageError.
+        """
+        changes: dict[str, Any] = {}
+        base_ignore, base_extend = self.ignore, self.extend_select
+        if select is not None:
+            changes["select"] = _checked_selectors(select)
+            base_ignore, base_extend = (), ()
+        if ignore is not None or select is not None:
+            changes["ignore"] = base_ignore + _checked_selectors(ignore or ())
+        if extend_select is not None or select is not None:
+            changes["extend_select"] = base_extend + _checked_selectors(extend_select or ())
+        if fail_on is not None:
+            changes["fail_on"] = parse_severity(fail_on)
+        return dataclasses.replace(self, **changes)
+
+
+def resolve_selectors(selectors: Iterable[str]) -> frozenset[str]:
+    """The rule codes a list of selectors names; UsageError names the first unknown one."""
+    rules = registry.all_rules()
+    codes: set[str] = set()
+    for selector in selectors:
+        key = selector.strip()
+        if key.upper() == ALL_SELECTOR:
+            codes.update(rules)
+            continue
+        rule = registry.find_rule(key)
+        if rule is not None:
+            codes.add(rule.code)
+            continue
+        matched = {code for code in rules if key.upper().startswith("BN") and code.startswith(key.upper())}
+        if not matched:
+            candidates = [ALL_SELECTOR, *rules, *(rule.name for rule in rules.values())]
+            suggestion = _suggestion(selector, candidates)
+            raise UsageError(f"unknown rule selector '{selector}'{suggestion}; expected {_SELECTOR_HELP}")
+        codes.update(matched)
+    return frozenset(codes)
+
+
+def parse_severity(value: Severity | str) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    try:
+        return Severity(value.lower())
+    except ValueError:
+        accepted = ", ".join(f"'{severity.value}'" for severity in Severity)
+        raise UsageError(f"unknown severity '{value}'; expected one of {accepted}") from None
+
+
+def load_config(start: Path, explicit: Path | None = None) -> Config:
+    """The configuration for a run started at `start` (a directory or file).
+
+    Without `explicit`, the nearest pyproject.toml upward from `start` that has a
+    `[tool.bnlint]` table is used (others are skipped); without one, the defaults with the
+    cwd as root. `explicit` may be a pyproject.toml (its `[tool.bnlint]` table, defaults
+    when absent) or any other TOML file, whose top level is the bnlint table.
+    """
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        document = _read_toml(explicit)
+        if explicit.name == "pyproject.toml":
+            table = document.get("tool", {}).get("bnlint", {})
+            return _build(table, explicit, "[tool.bnlint] ")
+        return _build(document, explicit, "")
+    directory = start.absolute()
+    if not directory.is_dir():
+        directory = directory.parent
+    for candidate_dir in (directory, *directory.parents):
+        candidate = candidate_dir / "pyproject.toml"
+        if candidate.is_file():
+            tool = _read_toml(candidate).get("tool", {})
+            if isinstance(tool, dict) and "bnlint" in tool:
+                return _build(tool["bnlint"], candidate, "[tool.bnlint] ")
+    return Config(root=Path.cwd())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{display_path(path)}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{display_path(path)}: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{display_path(path)}: invalid TOML: {error}") from None
+
+
+class _TableReader:
+    """Reads one bnlint table, turning every problem into a ConfigError that names the key."""
+
+    def __init__(self, source: Path, section: str) -> None:
+        self.prefix = f"{display_path(source)}: {section}"
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(self.prefix + message)
+
+    def strings(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.error(f"{key} must be an array of strings, not {_describe(value)}")
+        return tuple(value)
+
+    def selectors(self, key: str, value: Any) -> tuple[str, ...]:
+        selectors = self.strings(key, value)
+        try:
+            resolve_selectors(selectors)
+        except UsageError as error:
+            raise self.error(f"{key}: {error}") from None
+        return selectors
+
+
+_KEYS = (
+    "select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "respect-gitignore", "rule-options"
+)  # fmt: skip
+
+
+def _build(table: Any, source: Path, section: str) -> Config:
+    reader = _TableReader(source, section)
+    if not isinstance(table, dict):
+        what = section.strip() or "the file"
+        raise ConfigError(f"{display_path(source)}: {what} must be a table, not {_describe(table)}")
+    for key in table:
+        if key not in _KEYS:
+            raise reader.error(f"unknown key '{key}'{_suggestion(key, _KEYS)}; accepted keys: {', '.join(_KEYS)}")
+    settings: dict[str, Any] = {"root": source.parent.absolute(), "source": source}
+    for key in ("select", "ignore", "extend-select"):
+        if key in table:
+            settings[key.replace("-", "_")] = reader.selectors(key, table[key])
+    if "exclude" in table:
+        settings["exclude"] = reader.strings("exclude", table["exclude"])
+        try:
+            pathspec.GitIgnoreSpec.from_lines(settings["exclude"])
+        except ValueError as error:
+            raise reader.error(f"exclude: invalid pattern: {error}") from None
+    if "per-file-ignores" in table:
+        settings["per_file_ignores"] = _per_file_ignores(reader, table["per-file-ignores"])
+    if "fail-on" in table:
+        settings["fail_on"] = _fail_on(reader, table["fail-on"])
+    if "respect-gitignore" in table:
+        settings["respect_gitignore"] = _checked_option(reader, "respect-gitignore", table["respect-gitignore"], True)
+    if "rule-options" in table:
+        settings["rule_options"] = _rule_options(reader, table["rule-options"])
+    return Config(**settings)
+
+
+def _per_file_ignores(reader: _TableReader, value: Any) -> Mapping[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise reader.error(f"per-file-ignores must be a table of pattern = [selectors], not {_describe(value)}")
+    return {
+        pattern: reader.selectors(f'per-file-ignores."{pattern}"', selectors) for pattern, selectors in value.items()
+    }
+
+
+def _fail_on(reader: _TableReader, value: Any) -> Severity:
+    if not isinstance(value, str):
+        raise reader.error(f"fail-on must be a string, not {_describe(value)}")
+    try:
+        return parse_severity(value)
+    except UsageError:
+        accepted = ", ".join(f"'{severity.value}'" for severity in Severity)
+        raise reader.error(f"fail-on must be one of {accepted}, not '{value}'") from None
+
+
+def _rule_options(reader: _TableReader, value: Any) -> Mapping[str, Mapping[str, Any]]:
+    if not isinstance(value, dict):
+        raise reader.error(f"rule-options must be a table keyed by rule code, not {_describe(value)}")
+    defaults = _option_defaults()
+    by_code: dict[str, Mapping[str, Any]] = {}
+    for key, options in value.items():
+        rule = registry.find_rule(key)
+        if rule is None:
+            known = [*registry.all_rules(), *(info.name for info in registry.all_rules().values())]
+            raise reader.error(f"rule-options: unknown rule '{key}'{_suggestion(key, known)}")
+        accepted = defaults.get(rule.code, {})
+        if not accepted:
+            raise reader.error(f"rule-options: rule {rule.code} ({rule.name}) has no options")
+        if not isinstance(options, dict):
+            raise reader.error(f"rule-options.{key} must be a table of options, not {_describe(options)}")
+        checked: dict[str, Any] = dict(by_code.get(rule.code, {}))
+        for name, option_value in options.items():
+            where = f"rule-options.{key}.{name}"
+            if name not in accepted:
+                raise reader.error(
+                    f"rule-options.{key}: unknown option '{name}'{_suggestion(name, accepted)}; "
+                    f"accepted: {', '.join(accepted)}"
+                )
+            checked[name] = _checked_option(reader, where, option_value, accepted[name])
+        by_code[rule.code] = checked
+    return by_code
+
+
+def _checked_option(reader: _TableReader, where: str, value: Any, default: Any) -> Any:
+    """`value` converted to the default's type (ints are accepted for floats)."""
+    if default is None:
+        return value
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (list, tuple)):
+        element_type = type(default[0]) if default else None
+        if isinstance(value, list) and all(element_type is None or type(item) is element_type for item in value):
+            return expected(value)
+        elements = f" of {_type_name(element_type)}s" if element_type else ""
+        raise reader.error(f"{where} must be an array{elements}, not {_describe(value)}")
+    if type(value) is not expected:
+        raise reader.error(f"{where} must be {_with_article(_type_name(expected))}, not {_describe(value)}")
+    return value
+
+
+def _option_defaults() -> dict[str, dict[str, Any]]:
+    # Imported here: the checks package imports the whole rule set, which loading a
+    # configuration without rule options never needs.
+    from bnlint.checks import option_defaults
+
+    return option_defaults()
+
+
+def _checked_selectors(selectors: Iterable[str]) -> tuple[str, ...]:
+    selectors = tuple(selectors)
+    resolve_selectors(selectors)
+    return selectors
+
+
+def _relative_to(path: Path, root: Path) -> str | None:
+    """`path` relative to `root` with forward slashes, or None when it lies outside."""
+    absolute, base = os.path.abspath(path), os.path.abspath(root)
+    if not absolute.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return Path(os.path.relpath(absolute, base)).as_posix()
+
+
+def _suggestion(word: str, candidates: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def _type_name(kind: type) -> str:
+    return _TOML_TYPE_NAMES.get(kind, kind.__name__)
+
+
+def _with_article(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _describe(value: Any) -> str:
+    """`a string ('8')`: how a wrong value is shown in messages."""
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"{_with_article(_type_name(type(value)))} ({shown})"

@@ -1,0 +1,118 @@
+"""What a run produces: findings with positions, severities and fixes.
+
+Everything here is plain, picklable data: diagnostics cross process boundaries and are
+stored in the result cache, so no CST nodes live in these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe; `--fail-on` compares ranks."""
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+
+class Applicability(str, Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text between two positions (1-based lines and columns, end exclusive)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: Applicability
+    message: str
+    edits: tuple[Edit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "applicability": self.applicability.value,
+            "message": self.message,
+            "edits": [edit.to_json() for edit in self.edits],
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding. `path` is as the user should see it (relative to the working directory
+    when the file lies under it). `cell` is the 1-based notebook code cell, else None."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    rule: str
+    severity: Severity
+    message: str
+    fix: Fix | None = None
+    cell: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "fix": self.fix.to_json() if self.fix else None,
+        }
+        if self.cell is not None:
+            data["cell"] = self.cell
+        return data
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
+
+
+@dataclass(frozen=True)
+class UnusedSuppression:
+    """A `# noqa` comment that suppressed nothing (reported with --report-unused-noqa)."""
+
+    path: str
+    line: int
+    column: int
+    codes: tuple[str, ...] = field(default_factory=tuple)  # empty for a bare `# noqa`
+    cell: int | None = None
+
+
+@dataclass
+class FileResult:
+    """Everything the engine learned about one file."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unused_suppressions: list[UnusedSuppression] = field(default_factory=list)
+    # The text of each reported line, keyed by (cell or 0, line), for the `full` format.
+    source_lines: dict[tuple[int, int], str] = field(default_factory=dict)
+    # A one-line message for files that could not be read at all (I/O, encoding).
+    error: str | None = None

@@ -1,0 +1,416 @@
+"""The per-file pipeline, the process pool and the result cache.
+
+discover → read → (cache hit? done) → cheap text test → parse once → model → checks →
+positions for what is reported → suppressions → FileResult. Files that cannot contain
+batch norm (directly or through a project module they import) only get a syntax check.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import pickle
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from bnlint import __version__
+from bnlint.checks import Check, CheckContext, Finding, all_checks
+from bnlint.config import Config, load_config
+from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, Severity
+from bnlint.errors import SourceError
+from bnlint.files import SourceFile, discover, display_path, read_source
+from bnlint.fixes import FixMode, apply_edits, applicable, still_valid, unified_diff, write_atomically
+from bnlint.registry import rule_info
+from bnlint.semantics.flow import FileModel, Interpreter
+from bnlint.semantics.names import module_name_for
+from bnlint.semantics.project import ProjectIndex
+from bnlint.suppression import Suppressions
+
+SYNTAX_ERROR = "BN000"
+MAX_FIX_ROUNDS = 8
+_BN_TEXT = re.compile(r"batch_?norm", re.I)
+_BN_BYTES = re.compile(rb"batch_?norm", re.I)
+_IMPORTS = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+_PARALLEL_THRESHOLD = 16  # fewer files than this are not worth starting processes for
+
+
+@dataclass
+class RunOptions:
+    jobs: int | None = None
+    use_cache: bool = True
+    cache_dir: Path = Path(".bnlint_cache")
+    fix: FixMode = FixMode.NONE
+    diff: bool = False
+    show_progress: bool = False
+
+
+@dataclass
+class RunResult:
+    results: list[FileResult]
+    fixed_count: int = 0
+    diffs: list[str] = field(default_factory=list)
+    files_checked: int = 0
+
+
+# ----- one text ------------------------------------------------------------------------------
+
+
+class Linter:
+    """Lints texts under one configuration, with the project index for cross-file facts."""
+
+    def __init__(self, config: Config, project: ProjectIndex | None = None) -> None:
+        self.config = config
+        self.project = project
+        self.checks: list[Check] = [check() for check in all_checks() if check.code in config.enabled_codes]
+
+    def analyse(self, text: str, path: str, file_path: Path | None = None) -> list[Diagnostic]:
+        """Findings for a text, in the text's own coordinates, before suppressions."""
+        if not self._may_matter(text):
+            return self._syntax_check(text, path)
+        try:
+            module = cst.parse_module(text)
+        except cst.ParserSyntaxError:
+            return self._syntax_check(text, path)
+        except RecursionError:
+            return []
+        module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
+        model = FileModel(str(file_path) if file_path else path, module)
+        Interpreter(model, module_name, is_package, self.project).analyse()
+        context = CheckContext(model)
+        findings = [
+            finding
+            for check in self.checks
+            for finding in check.check(context)
+            if self.config.is_enabled(finding.code, file_path)
+        ]
+        return _to_diagnostics(findings, module, path) if findings else []
+
+    def _may_matter(self, text: str) -> bool:
+        """The cheap text test: BN is named here, or in a project module imported here."""
+        if _BN_TEXT.search(text):
+            return True
+        if self.project is None or not self.project.bn_modules:
+            return False
+        for match in _IMPORTS.finditer(text):
+            module = match.group(1) or match.group(2)
+            path = self.project.module_path(module) or self.project.module_path(module.rsplit(".", 1)[0])
+            if path is not None and path in self.project.bn_modules:
+                return True
+        return False
+
+    def _syntax_check(self, text: str, path: str) -> list[Diagnostic]:
+        if SYNTAX_ERROR not in self.config.enabled_codes:
+            return []
+        try:
+            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as error:
+            line = error.lineno or 1
+            column = error.offset or 1
+            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error.msg}", path, line, column,
+                                error.end_lineno or line, error.end_offset or column + 1)]
+        except ValueError as error:  # null bytes
+            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error}", path, 1, 1, 1, 1)]
+        return []
+
+    def lint_file(self, source: SourceFile) -> tuple[FileResult, list[Diagnostic]]:
+        """The reported result (user coordinates, suppressions applied) and the kept
+        findings in text coordinates (what fixes apply to)."""
+        suppressions = Suppressions.from_text(source.text)
+        result = FileResult(source.display_path)
+        if suppressions.skip_file:
+            return result, []
+        raw = self.analyse(source.text, source.display_path, source.path)
+        kept, unused = suppressions.apply(
+            raw, source.display_path, lambda code: self.config.is_enabled(code, source.path)
+        )
+        lines = source.text.splitlines()
+        for diagnostic in kept:
+            shown = _relocate(diagnostic, source)
+            result.diagnostics.append(shown)
+            if diagnostic.line <= len(lines):
+                result.source_lines[(shown.cell or 0, shown.line)] = lines[diagnostic.line - 1]
+        for directive in unused:
+            line, column, cell = source.locate(directive.line, directive.column)
+            result.unused_suppressions.append(type(directive)(directive.path, line, column, directive.codes, cell))
+        result.diagnostics.sort(key=lambda d: d.sort_key)
+        return result, kept
+
+    def fix_text(self, text: str, path: str, mode: FixMode, file_path: Path | None = None) -> tuple[str, int]:
+        """Apply fixes round after round until none is left; give up (unchanged) on doubt."""
+        total = 0
+        current = text
+        for _ in range(MAX_FIX_ROUNDS):
+            suppressions = Suppressions.from_text(current)
+            if suppressions.skip_file:
+                break
+            kept, _ = suppressions.apply(self.analyse(current, path, file_path), path)
+            fixable = applicable(kept, mode)
+            if not fixable:
+                break
+            candidate, count = apply_edits(current, fixable)
+            if count == 0 or candidate == current or not still_valid(candidate):
+                break
+            current, total = candidate, total + count
+        return current, total
+
+
+def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_line: int, end_column: int,
+                fix: Fix | None = None) -> Diagnostic:
+    info = rule_info(code)
+    return Diagnostic(path, line, column, end_line, end_column, code, info.name, info.severity, message, fix)
+
+
+def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> list[Diagnostic]:
+    """Positions are computed only here, for files that have findings."""
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
+    for finding in findings:
+        where = positions.get(finding.node)
+        if where is None:
+            continue
+        fix = None
+        if finding.fix is not None:
+            edits = []
+            for old, new in finding.fix.replacements:
+                span = positions.get(old)
+                if span is None:
+                    break
+                edits.append(Edit(span.start.line, span.start.column + 1, span.end.line, span.end.column + 1,
+                                  module.code_for_node(new)))
+            else:
+                fix = Fix(finding.fix.applicability, finding.fix.message, tuple(edits))
+        diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,
+                                 where.end.line, where.end.column + 1, fix)
+        diagnostics.setdefault((finding.code, diagnostic.line, diagnostic.column), diagnostic)
+    return list(diagnostics.values())
+
+
+def _relocate(diagnostic: Diagnostic, source: SourceFile) -> Diagnostic:
+    """Text coordinates → what the user sees (notebook cells); identity for .py files."""
+    if source.notebook is None:
+        return diagnostic
+    from dataclasses import replace
+
+    line, column, cell = source.locate(diagnostic.line, diagnostic.column)
+    end_line, end_column, _ = source.locate(diagnostic.end_line, diagnostic.end_column)
+    fix = diagnostic.fix
+    if fix is not None:
+        edits = []
+        for edit in fix.edits:
+            start = source.locate(edit.line, edit.column)
+            end = source.locate(edit.end_line, edit.end_column)
+            edits.append(Edit(start[0], start[1], end[0], end[1], edit.content))
+        fix = replace(fix, edits=tuple(edits))
+    return replace(diagnostic, line=line, column=column, end_line=end_line, end_column=end_column, cell=cell, fix=fix)
+
+
+# ----- many files ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    path: Path
+    data: bytes
+    digest: str
+
+
+@dataclass
+class _CacheEntry:
+    digest: str
+    dependencies: dict[str, str]  # path -> digest of project files the analysis read
+    result: FileResult
+
+
+_worker_linter: Linter | None = None
+
+
+def _init_worker(config: Config, project: ProjectIndex) -> None:
+    global _worker_linter
+    _worker_linter = Linter(config, project)
+
+
+def _lint_job(job: _Job) -> tuple[FileResult, list[str]]:
+    assert _worker_linter is not None
+    return _lint_one(_worker_linter, job)
+
+
+def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
+    try:
+        source = read_source(job.path)
+    except SourceError as error:
+        return FileResult(display_path(job.path), error=str(error)), []
+    if linter.project is not None:
+        linter.project.loaded_files.clear()
+    result, _ = linter.lint_file(source)
+    dependencies = sorted(str(path) for path in linter.project.loaded_files) if linter.project else []
+    return result, dependencies
+
+
+class _Cache:
+    """One pickle per configuration: {path: entry}, read at start, written at the end."""
+
+    def __init__(self, directory: Path, config: Config, enabled: bool) -> None:
+        key = hashlib.sha256(f"{__version__}\0{config.fingerprint()}".encode()).hexdigest()[:20]
+        self.file = directory / f"results-{key}.pickle"
+        self.enabled = enabled
+        self.entries: dict[str, _CacheEntry] = {}
+        if enabled:
+            try:
+                with self.file.open("rb") as handle:
+                    self.entries = pickle.load(handle)
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+                self.entries = {}
+
+    def get(self, job: _Job, digests: dict[str, str]) -> FileResult | None:
+        entry = self.entries.get(str(job.path)) if self.enabled else None
+        if entry is None or entry.digest != job.digest:
+            return None
+        if any(digests.get(path) != digest for path, digest in entry.dependencies.items()):
+            return None
+        return entry.result
+
+    def put(self, job: _Job, result: FileResult, dependencies: list[str], digests: dict[str, str]) -> None:
+        if self.enabled and result.error is None:
+            self.entries[str(job.path)] = _CacheEntry(job.digest, {p: digests.get(p, "") for p in dependencies}, result)
+
+    def save(self) -> None:
+        if not self.enabled:
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            gitignore = self.file.parent / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# created by bnlint\n*\n")
+            temporary = self.file.with_suffix(f".{os.getpid()}.tmp")
+            with temporary.open("wb") as handle:
+                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, self.file)
+        except OSError:
+            pass  # a read-only checkout still lints; it just is not faster next time
+
+
+def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> RunResult:
+    files = discover(paths, config)
+    jobs: list[_Job] = []
+    unreadable: list[FileResult] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            unreadable.append(FileResult(display_path(path), error=f"{display_path(path)}: cannot read: {error.strerror}"))
+            continue
+        jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
+    digests = {str(job.path): job.digest for job in jobs}
+    project = ProjectIndex(files, bn_modules={job.path for job in jobs if _BN_BYTES.search(job.data)})
+    cache = _Cache(options.cache_dir, config, options.use_cache)
+    results: list[FileResult] = list(unreadable)
+    pending: list[_Job] = []
+    for job in jobs:
+        cached = cache.get(job, digests)
+        if cached is not None:
+            results.append(cached)
+        else:
+            pending.append(job)
+    for job, (result, dependencies) in _run_jobs(pending, config, project, options):
+        cache.put(job, result, dependencies, digests)
+        results.append(result)
+    cache.save()
+    run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files))
+    if options.fix is not FixMode.NONE:
+        _fix_files(run, jobs, config, project, options)
+    return run
+
+
+def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
+              options: RunOptions) -> Iterator[tuple[_Job, tuple[FileResult, list[str]]]]:
+    jobs = sorted(jobs, key=lambda job: len(job.data), reverse=True)  # big files first balance the pool
+    workers = max(1, options.jobs or os.cpu_count() or 1)
+    progress = _progress(len(jobs)) if options.show_progress and jobs else None
+    try:
+        if workers == 1 or len(jobs) < _PARALLEL_THRESHOLD:
+            linter = Linter(config, project)
+            outcomes: Iterable[tuple[FileResult, list[str]]] = (_lint_one(linter, job) for job in jobs)
+            for job, outcome in zip(jobs, outcomes):
+                _advance(progress)
+                yield job, outcome
+            return
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project)) as pool:
+            for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4)):
+                _advance(progress)
+                yield job, outcome
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _progress(total: int):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    progress.add_task("Linting", total=total)
+    progress.start()
+    return progress
+
+
+def _advance(progress) -> None:  # type: ignore[no-untyped-def]
+    if progress is not None:
+        progress.advance(progress.task_ids[0])
+
+
+def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: ProjectIndex, options: RunOptions) -> None:
+    """Fix the files that have applicable fixes, then report what remains in them."""
+    by_path = {display_path(job.path): job for job in jobs}
+    linter = Linter(config, project)
+    for index, result in enumerate(run.results):
+        job = by_path.get(result.path)
+        if job is None or not applicable(result.diagnostics, options.fix):
+            continue
+        try:
+            source = read_source(job.path)
+        except SourceError:
+            continue
+        fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path)
+        if count == 0:
+            continue
+        if options.diff:
+            run.diffs.append(unified_diff(source.display_path, source.render(source.text), source.render(fixed_text)))
+            run.fixed_count += count
+            continue
+        if not write_atomically(job.path, source.to_bytes(fixed_text), job.data):
+            continue
+        run.fixed_count += count
+        updated = SourceFile(source.path, source.display_path, fixed_text, source.notebook, source.encoding)
+        run.results[index], _ = linter.lint_file(updated)
+
+
+# ----- conveniences (tests, rule docs, the runtime checker) ------------------------------------
+
+
+def _default_config() -> Config:
+    return load_config(Path.cwd()).with_overrides(select=["ALL"])
+
+
+def lint_source(source: str, path: str = "example.py", config: Config | None = None) -> list[Diagnostic]:
+    """Lint a string as if it were a file at `path` (no project context)."""
+    linter = Linter(config or _default_config())
+    result, _ = linter.lint_file(SourceFile(Path(path), path, source))
+    return result.diagnostics
+
+
+def fix_source(source: str, unsafe: bool = False, config: Config | None = None) -> str:
+    """The source with every (safe, or also unsafe) fix applied until none is left."""
+    linter = Linter(config or _default_config())
+    fixed, _ = linter.fix_text(source, "example.py", FixMode.UNSAFE if unsafe else FixMode.SAFE)
+    return fixed
+
+
+__all__ = ["Linter", "RunOptions", "RunResult", "Severity", "fix_source", "lint_paths", "lint_source"]

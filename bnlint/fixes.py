@@ -1,0 +1,91 @@
+"""Fixes: apply text edits, check the result still parses, write atomically."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import tempfile
+from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
+
+from bnlint.diagnostics import Applicability, Diagnostic
+
+
+class FixMode(str, Enum):
+    NONE = "none"
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+    def allows(self, applicability: Applicability) -> bool:
+        if self is FixMode.NONE:
+            return False
+        return applicability is Applicability.SAFE or self is FixMode.UNSAFE
+
+
+def applicable(diagnostics: Iterable[Diagnostic], mode: FixMode) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.fix is not None and mode.allows(d.fix.applicability)]
+
+
+def apply_edits(text: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]:
+    """Apply the fixes' edits (all edits of a fix or none of them); a fix overlapping one
+    already taken waits for the next round. Returns the new text and the fixes applied."""
+    line_starts = [0]
+    for line in text.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return line_starts[line - 1] + column - 1
+
+    taken: list[tuple[int, int, str]] = []
+    applied = 0
+    for diagnostic in sorted(diagnostics, key=lambda d: d.sort_key):
+        assert diagnostic.fix is not None
+        spans = [(offset(e.line, e.column), offset(e.end_line, e.end_column), e.content) for e in diagnostic.fix.edits]
+        if any(start < end_ and start_ < end for start, end, _ in spans for start_, end_, _ in taken):
+            continue
+        taken.extend(spans)
+        applied += 1
+    for start, end, content in sorted(taken, reverse=True):
+        text = text[:start] + content + text[end:]
+    return text, applied
+
+
+def still_valid(text: str) -> bool:
+    """A fixed source must still be Python (and LibCST must still read it)."""
+    import libcst as cst
+
+    try:
+        ast.parse(text)
+        cst.parse_module(text)
+    except (SyntaxError, ValueError, cst.ParserSyntaxError):
+        return False
+    return True
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}")
+    )
+
+
+def write_atomically(path: Path, data: bytes, expected: bytes) -> bool:
+    """Replace the file's content unless it changed since we read it (then leave it alone).
+    A temporary file in the same folder is renamed over it, keeping the original mode."""
+    try:
+        if path.read_bytes() != expected:
+            return False
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bnlint", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode & 0o7777)
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
+        return False
+    return True

@@ -1,0 +1,92 @@
+"""Text for people, shared by the formats: the closing summary, the statistics table and
+the list of unused `# noqa` directives."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from bnlint.diagnostics import Severity
+from bnlint.report.model import Report, ReportOptions, location
+
+# Wide enough that rich never wraps a line when the output is not a terminal (a file, a pipe).
+_PIPE_WIDTH = 10_000
+
+
+def make_console(stream: TextIO) -> Console:
+    """A rich console for `stream`: colour only on a terminal (rich honours NO_COLOR)."""
+    terminal = stream.isatty()
+    return Console(
+        file=stream,
+        soft_wrap=True,
+        highlight=False,
+        emoji=False,
+        width=None if terminal else _PIPE_WIDTH,
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 or noun == "info" else f"{count} {noun}s"
+
+
+def summary_lines(report: Report, options: ReportOptions) -> list[str]:
+    """`Fixed N issues.` (after --fix), then `Found ...` or `All checks passed (...)`."""
+    lines = []
+    if report.fixed_count is not None:
+        lines.append(f"Fixed {_plural(report.fixed_count, 'issue')}.")
+    diagnostics = list(report.diagnostics())
+    files = _plural(report.files_checked, "file")
+    if not diagnostics:
+        lines.append(f"All checks passed ({files}).")
+        return lines
+    severities = Counter(diagnostic.severity for diagnostic in diagnostics)
+    counts = ", ".join(_plural(severities[severity], severity.value) for severity in Severity)
+    fixable = sum(options.would_fix(diagnostic) for diagnostic in diagnostics)
+    hidden = sum(diagnostic.fix is not None for diagnostic in diagnostics) - fixable
+    hints = []
+    if fixable:
+        hints.append(f"{fixable} fixable with --fix")
+    if hidden:
+        hints.append(f"{hidden} more with --unsafe-fixes" if fixable else f"{hidden} fixable with --fix --unsafe-fixes")
+    suffix = f" ({'; '.join(hints)})" if hints else ""
+    lines.append(f"Found {counts} in {files}{suffix}.")
+    return lines
+
+
+def statistics(report: Report, options: ReportOptions) -> list[dict[str, Any]]:
+    """Findings per code, most frequent first: count, code, rule name, how many --fix fixes."""
+    counts = Counter(diagnostic.code for diagnostic in report.diagnostics())
+    fixable = Counter(diagnostic.code for diagnostic in report.diagnostics() if options.would_fix(diagnostic))
+    names = {diagnostic.code: diagnostic.rule for diagnostic in report.diagnostics()}
+    ordered = sorted(counts, key=lambda code: (-counts[code], code))
+    return [{"count": counts[code], "code": code, "rule": names[code], "fixable": fixable[code]} for code in ordered]
+
+
+def print_statistics(report: Report, options: ReportOptions, console: Console) -> None:
+    rows = statistics(report, options)
+    if not rows:
+        return
+    table = Table("Count", "Code", "Rule", "Fixable")
+    for column in (table.columns[0], table.columns[3]):
+        column.justify = "right"
+    for row in rows:
+        table.add_row(str(row["count"]), row["code"], row["rule"], str(row["fixable"]))
+    console.print(table)
+
+
+def unused_noqa_lines(report: Report) -> list[str]:
+    """`path:line:col: unused noqa directive (BN304)`, one per directive that suppressed nothing."""
+    lines = []
+    for result in report.results:
+        for unused in result.unused_suppressions:
+            codes = f" ({', '.join(unused.codes)})" if unused.codes else ""
+            lines.append(f"{location(unused.path, unused.line, unused.column, unused.cell)}: unused noqa directive{codes}")
+    return lines
+
+
+def write_lines(lines: list[str], stream: TextIO) -> None:
+    for line in lines:
+        stream.write(line + "\n")

@@ -1,0 +1,878 @@
+"""The abstract interpreter: runs a file's code over abstract values to build its model.
+
+It executes module bodies, every function and every class (`__init__`/`build` first, then
+`forward`/`call` with tensors as arguments, then the other methods), inlining calls of
+helpers and methods it can see, across files through the project index. What it records
+is the model rules read: every layer constructed (with its bound arguments), the layers
+each one feeds and through which shape-only ops, and every partial() of a layer class.
+Nothing is imported or executed: "running" here means walking the syntax tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from bnlint.semantics import layers as catalogue
+from bnlint.semantics.layers import Kind
+from bnlint.semantics.names import import_bindings
+from bnlint.semantics.values import (
+    UNKNOWN,
+    ArgInfo,
+    ClassValue,
+    Const,
+    Count,
+    DictValue,
+    FunctionValue,
+    Instance,
+    Layer,
+    LayerRef,
+    ListValue,
+    ModuleRef,
+    Op,
+    Param,
+    Sequence_,
+    Tensor,
+    Use,
+    Value,
+    as_count,
+    join,
+)
+
+if TYPE_CHECKING:
+    from bnlint.semantics.project import ProjectIndex
+
+MAX_INLINE_DEPTH = 4
+STEP_BUDGET = 400_000  # statements per file: bounds pathological files, never reached by real ones
+
+# Tensor methods that return the same tensor (device/dtype moves) or metadata, not data.
+_TENSOR_PASSTHROUGH = frozenset({"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "type_as", "detach"})
+_TENSOR_METADATA = frozenset({"size", "dim", "numel", "shape", "dtype", "device", "get_shape", "item", "tolist"})
+_CONTAINER_METHODS = frozenset({"append", "add", "add_module", "extend", "insert"})
+_MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.ParameterList"})
+_METHOD_ORDER = ("__init__", "build", "forward", "call", "__call__")
+_FORWARD_METHODS = frozenset({"forward", "call", "__call__"})
+
+
+class _BudgetExceeded(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class _Super(Value):
+    instance: Instance
+
+
+@dataclass(eq=False)
+class _BoundMethod(Value):
+    """A method of a known value (`layers.append`), resolved when called."""
+
+    receiver: Value
+    name: str
+
+
+@dataclass
+class Frame:
+    """One activation: local bindings, the enclosing scopes, and what `return` produced."""
+
+    scopes: tuple[dict[str, Value], ...]
+    path: str  # the file whose code runs in this frame
+    locals: dict[str, Value] = field(default_factory=dict)
+    returns: list[Value] = field(default_factory=list)
+    self_value: Instance | None = None
+    depth: int = 0
+
+    def lookup(self, name: str) -> Value | None:
+        if name in self.locals:
+            return self.locals[name]
+        for scope in self.scopes:
+            if name in scope:
+                return scope[name]
+        return None
+
+    def branch(self) -> Frame:
+        return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth)
+
+    def merge(self, *branches: Frame) -> None:
+        """Join the locals of branches that may each have run (if/else, loop body or not)."""
+        names = set().union(*(branch.locals for branch in branches))
+        for name in names:
+            values = [branch.locals.get(name, UNKNOWN) for branch in branches]
+            merged = values[0]
+            for value in values[1:]:
+                merged = join(merged, value)
+            self.locals[name] = merged
+
+
+@dataclass
+class FileModel:
+    """What the interpreter learned about one file: the input rules read."""
+
+    path: str
+    module: cst.Module
+    layers: list[Layer] = field(default_factory=list)
+    partials: list[LayerRef] = field(default_factory=list)
+    functional_bn: list[Layer] = field(default_factory=list)
+    complete: bool = True  # False when the step budget cut the analysis short
+
+    def own_layers(self) -> Iterable[Layer]:
+        """Layers whose constructor call is in this file (inlined helpers may add others)."""
+        return (layer for layer in self.layers if layer.path == self.path)
+
+
+class Interpreter:
+    def __init__(self, model: FileModel, module_name: str, is_package: bool, project: ProjectIndex | None) -> None:
+        self.model = model
+        self.module_name = module_name
+        self.is_package = is_package
+        self.project = project
+        self.globals: dict[str, Value] = {}
+        self.steps = 0
+        self.active: set[int] = set()  # functions being inlined, against recursion
+        self.pending: list[tuple[Value, Frame | None]] = []  # functions/classes to analyse standalone
+        self.analysed: set[int] = set()
+
+    # ----- entry points -------------------------------------------------------------------
+
+    def load_module(self) -> dict[str, Value]:
+        """Execute the module body only: bindings other files import."""
+        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+        self._exec_block(self.model.module.body, frame, collect=False)
+        return self.globals
+
+    def analyse(self) -> FileModel:
+        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+        try:
+            self._exec_block(self.model.module.body, frame, collect=True)
+            while self.pending:
+                value, _ = self.pending.pop(0)
+                if isinstance(value, FunctionValue):
+                    self._call_standalone(value)
+                elif isinstance(value, ClassValue):
+                    self._analyse_class(value)
+        except _BudgetExceeded:
+            self.model.complete = False
+        return self.model
+
+    # ----- statements ---------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps > STEP_BUDGET:
+            raise _BudgetExceeded
+
+    def _exec_block(self, body: Iterable[cst.CSTNode], frame: Frame, collect: bool = False) -> None:
+        for statement in body:
+            self._exec_statement(statement, frame, collect)
+
+    def _exec_statement(self, node: cst.CSTNode, frame: Frame, collect: bool) -> None:
+        self._tick()
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                self._exec_small(small, frame)
+        elif isinstance(node, cst.FunctionDef):
+            function = FunctionValue(node, (frame.locals, *frame.scopes), frame.path)
+            frame.locals[node.name.value] = function
+            if collect:
+                self.pending.append((function, frame))
+        elif isinstance(node, cst.ClassDef):
+            cls = self._define_class(node, frame)
+            frame.locals[node.name.value] = cls
+            if collect:
+                self.pending.append((cls, frame))
+        elif isinstance(node, cst.If):
+            self._eval(node.test, frame)
+            body, other = frame.branch(), frame.branch()
+            self._exec_block(node.body.body, body, collect)
+            if node.orelse is not None:
+                orelse = node.orelse
+                if isinstance(orelse, cst.If):
+                    self._exec_statement(orelse, other, collect)
+                else:
+                    self._exec_block(orelse.body.body, other, collect)
+            frame.merge(body, other)
+        elif isinstance(node, (cst.For, cst.While)):
+            if isinstance(node, cst.For):
+                iterated = self._eval(node.iter, frame)
+                self._assign(node.target, self._element_of(iterated), frame)
+            else:
+                self._eval(node.test, frame)
+            looped, skipped = frame.branch(), frame.branch()
+            self._exec_block(node.body.body, looped, collect)
+            if node.orelse is not None:
+                self._exec_block(node.orelse.body.body, looped, collect)
+            frame.merge(looped, skipped)
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                value = self._eval(item.item, frame)
+                if item.asname is not None:
+                    self._assign(item.asname.name, UNKNOWN if not isinstance(value, ModuleRef) else value, frame)
+            self._exec_block(node.body.body, frame, collect)
+        elif isinstance(node, cst.Try):
+            self._exec_block(node.body.body, frame, collect)
+            handlers = [frame.branch() for _ in node.handlers]
+            for handler, branch in zip(node.handlers, handlers):
+                self._exec_block(handler.body.body, branch, collect)
+            if handlers:
+                frame.merge(frame.branch(), *handlers)
+            if node.orelse is not None:
+                self._exec_block(node.orelse.body.body, frame, collect)
+            if node.finalbody is not None:
+                self._exec_block(node.finalbody.body.body, frame, collect)
+        elif isinstance(node, cst.IndentedBlock):
+            self._exec_block(node.body, frame, collect)
+
+    def _exec_small(self, node: cst.BaseSmallStatement, frame: Frame) -> None:
+        if isinstance(node, cst.Assign):
+            value = self._eval(node.value, frame)
+            for target in node.targets:
+                self._assign(target.target, value, frame)
+        elif isinstance(node, cst.AnnAssign):
+            if node.value is not None:
+                self._assign(node.target, self._eval(node.value, frame), frame)
+        elif isinstance(node, cst.AugAssign):
+            current = self._eval(node.target, frame)
+            operand = self._eval(node.value, frame)
+            if isinstance(current, ListValue) and isinstance(node.operator, cst.AddAssign):
+                current.items.extend(self._items_of(operand))
+                return
+            self._assign(node.target, self._binary(current, operand, node.operator), frame)
+        elif isinstance(node, cst.Expr):
+            self._eval(node.value, frame)
+        elif isinstance(node, cst.Return):
+            frame.returns.append(self._eval(node.value, frame) if node.value is not None else Const(None))
+        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+            for local, qualname in import_bindings(node, self.module_name, self.is_package):
+                if "." in local:  # `import a.b` without alias binds `a`
+                    continue
+                frame.locals[local] = self._resolve_qualname(qualname)
+
+    def _assign(self, target: cst.BaseExpression, value: Value, frame: Frame) -> None:
+        if isinstance(target, cst.Name):
+            frame.locals[target.value] = value
+        elif isinstance(target, cst.Attribute):
+            owner = self._eval(target.value, frame)
+            if isinstance(owner, Instance):
+                owner.attributes[target.attr.value] = value
+            else:
+                self._escape(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            items = value.items if isinstance(value, ListValue) and len(value.items) == len(target.elements) else None
+            for index, element in enumerate(target.elements):
+                element_value = items[index] if items is not None else UNKNOWN
+                inner = element.value
+                self._assign(inner, element_value, frame)
+        else:
+            self._escape(value)
+
+    # ----- classes and functions ----------------------------------------------------------
+
+    def _define_class(self, node: cst.ClassDef, frame: Frame) -> ClassValue:
+        bases = [self._eval(base.value, frame) for base in node.bases]
+        cls = ClassValue(node, (frame.locals, *frame.scopes), frame.path, bases)
+        body = Frame(scopes=(frame.locals, *frame.scopes), path=frame.path, depth=frame.depth)
+        for statement in node.body.body:
+            if isinstance(statement, cst.FunctionDef):
+                cls.attributes[statement.name.value] = FunctionValue(statement, cls.scope, frame.path)
+            elif isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, (cst.Assign, cst.AnnAssign)):
+                        self._exec_small(small, body)
+        for name, value in body.locals.items():
+            cls.attributes.setdefault(name, value)
+        return cls
+
+    def _class_member(self, cls: ClassValue, name: str, seen: frozenset[int] = frozenset()) -> Value | None:
+        if name in cls.attributes:
+            return cls.attributes[name]
+        for base in cls.bases:
+            if isinstance(base, ClassValue) and id(base) not in seen:
+                found = self._class_member(base, name, seen | {id(cls)})
+                if found is not None:
+                    return found
+        return None
+
+    def _is_sequential_class(self, cls: ClassValue, seen: frozenset[int] = frozenset()) -> bool:
+        for base in cls.bases:
+            if isinstance(base, LayerRef) and base.spec.kind is Kind.CONTAINER:
+                return True
+            if isinstance(base, ClassValue) and id(base) not in seen and self._is_sequential_class(base, seen | {id(cls)}):
+                return True
+        return False
+
+    def _analyse_class(self, cls: ClassValue) -> None:
+        if id(cls.node) in self.analysed:
+            return
+        self.analysed.add(id(cls.node))
+        instance = Instance(cls)
+        if self._is_sequential_class(cls):
+            instance.sequence = Sequence_([])
+        methods = [name for name in _METHOD_ORDER if self._class_member(cls, name) is not None]
+        methods += [
+            statement.name.value
+            for statement in cls.node.body.body
+            if isinstance(statement, cst.FunctionDef) and statement.name.value not in _METHOD_ORDER
+        ]
+        for name in methods:
+            method = self._class_member(cls, name)
+            if isinstance(method, FunctionValue):
+                bound = FunctionValue(method.node, method.scope, method.path, bound_self=instance)
+                self._call_standalone(bound, tensors=name in _FORWARD_METHODS)
+
+    def _call_standalone(self, function: FunctionValue, tensors: bool = False) -> None:
+        """Run a function with its parameters unknown (tensors for forward/call)."""
+        if function.bound_self is None:
+            if id(function.node) in self.analysed:
+                return
+            self.analysed.add(id(function.node))
+        frame = self._new_frame(function, depth=0)
+        for param, skip_self in self._params(function):
+            if skip_self:
+                continue
+            default = self._eval(param.default, frame) if param.default is not None else None
+            if tensors and default is None:
+                value: Value = Tensor()
+            else:
+                value = Param(param.name.value, default)
+            frame.locals[param.name.value] = value
+        self._run_body(function, frame)
+
+    def _params(self, function: FunctionValue) -> list[tuple[cst.Param, bool]]:
+        params = function.node.params
+        ordered = [*params.posonly_params, *params.params]
+        result = [(param, index == 0 and function.bound_self is not None) for index, param in enumerate(ordered)]
+        if isinstance(params.star_arg, cst.Param):
+            result.append((params.star_arg, False))
+        result += [(param, False) for param in params.kwonly_params]
+        if params.star_kwarg is not None:
+            result.append((params.star_kwarg, False))
+        return result
+
+    def _new_frame(self, function: FunctionValue, depth: int) -> Frame:
+        frame = Frame(scopes=function.scope, path=function.path, depth=depth)
+        if function.bound_self is not None:
+            frame.self_value = function.bound_self if isinstance(function.bound_self, Instance) else None
+            first = [*function.node.params.posonly_params, *function.node.params.params]
+            if first:
+                frame.locals[first[0].name.value] = function.bound_self
+        return frame
+
+    def _run_body(self, function: FunctionValue, frame: Frame) -> Value:
+        body = function.node.body
+        statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
+        self._exec_block(statements, frame, collect=frame.depth == 0)
+        result: Value | None = None
+        for value in frame.returns:
+            result = value if result is None else join(result, value)
+        return result if result is not None else Const(None)
+
+    def _invoke(self, function: FunctionValue, args: list[_Arg], call: cst.Call, depth: int) -> Value:
+        """Inline a call of a function whose body we can see, binding the real arguments."""
+        key = id(function.node)
+        if depth >= MAX_INLINE_DEPTH or key in self.active:
+            self._escape_args(args)
+            return UNKNOWN
+        frame = self._new_frame(function, depth + 1)
+        params = self._params(function)
+        positional = [param for param, skip in params if not skip and param.star == "" and param not in
+                      function.node.params.kwonly_params]
+        bound: dict[str, Value] = {}
+        position = 0
+        for arg in args:
+            if arg.star:
+                self._escape(arg.value)
+                continue
+            if arg.keyword is not None:
+                bound[arg.keyword] = arg.value
+            elif position < len(positional):
+                bound[positional[position].name.value] = arg.value
+                position += 1
+        for param, skip in params:
+            if skip:
+                continue
+            name = param.name.value
+            if name in bound:
+                frame.locals[name] = bound[name]
+            elif param.default is not None:
+                frame.locals[name] = self._eval(param.default, Frame(scopes=function.scope, path=function.path))
+            else:
+                frame.locals[name] = UNKNOWN
+        self.active.add(key)
+        try:
+            return self._run_body(function, frame)
+        finally:
+            self.active.discard(key)
+
+    # ----- expressions --------------------------------------------------------------------
+
+    def _eval(self, node: cst.BaseExpression | None, frame: Frame) -> Value:
+        if node is None:
+            return UNKNOWN
+        if isinstance(node, cst.Name):
+            if node.value in ("True", "False", "None"):
+                return Const({"True": True, "False": False, "None": None}[node.value])
+            found = frame.lookup(node.value)
+            return found if found is not None else ModuleRef(f"builtins.{node.value}")
+        if isinstance(node, cst.Integer):
+            return Const(int(node.evaluated_value)) if isinstance(node.evaluated_value, int) else UNKNOWN
+        if isinstance(node, cst.Float):
+            return Const(float(node.evaluated_value))
+        if isinstance(node, cst.SimpleString):
+            return Const(node.evaluated_value)
+        if isinstance(node, cst.Attribute):
+            return self._attribute(self._eval(node.value, frame), node.attr.value)
+        if isinstance(node, cst.Call):
+            return self._call(node, frame)
+        if isinstance(node, cst.BinaryOperation):
+            return self._binary(self._eval(node.left, frame), self._eval(node.right, frame), node.operator)
+        if isinstance(node, cst.UnaryOperation):
+            operand = self._eval(node.expression, frame)
+            if isinstance(node.operator, cst.Minus):
+                if isinstance(operand, Const) and isinstance(operand.value, (int, float)):
+                    return Const(-operand.value)
+                count = as_count(operand)
+                return count.scale(Fraction(-1)) if count is not None else UNKNOWN
+            return UNKNOWN
+        if isinstance(node, (cst.Tuple, cst.List)):
+            items: list[Value] = []
+            for element in node.elements:
+                value = self._eval(element.value, frame)
+                if isinstance(element, cst.StarredElement):
+                    items.extend(self._items_of(value))
+                else:
+                    items.append(value)
+            return ListValue(items)
+        if isinstance(node, cst.Dict):
+            return DictValue([self._eval(element.value, frame) for element in node.elements
+                              if isinstance(element, cst.DictElement)])
+        if isinstance(node, cst.BooleanOperation):
+            left, right = self._eval(node.left, frame), self._eval(node.right, frame)
+            if isinstance(node.operator, cst.Or):
+                return join(left, right) if not isinstance(left, Const) or not left.value else left
+            return UNKNOWN
+        if isinstance(node, cst.IfExp):
+            self._eval(node.test, frame)
+            return join(self._eval(node.body, frame), self._eval(node.orelse, frame))
+        if isinstance(node, cst.Subscript):
+            return self._subscript(node, frame)
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            inner = frame.branch()
+            for clause in _comprehension_clauses(node.for_in):
+                self._assign(clause.target, self._element_of(self._eval(clause.iter, inner)), inner)
+            return ListValue([self._eval(node.elt, inner)])
+        if isinstance(node, cst.Comparison):
+            self._eval(node.left, frame)
+            for target in node.comparisons:
+                self._eval(target.comparator, frame)
+            return UNKNOWN
+        if isinstance(node, cst.NamedExpr):
+            value = self._eval(node.value, frame)
+            self._assign(node.target, value, frame)
+            return value
+        return UNKNOWN
+
+    def _subscript(self, node: cst.Subscript, frame: Frame) -> Value:
+        base = self._eval(node.value, frame)
+        if isinstance(base, Tensor):
+            self._consume(base, "index")
+            return Tensor(Op("index"))
+        if isinstance(base, ListValue) and len(node.slice) == 1:
+            index = node.slice[0].slice
+            if isinstance(index, cst.Index):
+                position = self._eval(index.value, frame)
+                if isinstance(position, Const) and isinstance(position.value, int):
+                    try:
+                        return base.items[position.value]
+                    except IndexError:
+                        return UNKNOWN
+        return UNKNOWN
+
+    def _attribute(self, base: Value, name: str) -> Value:
+        if isinstance(base, ModuleRef):
+            return self._resolve_qualname(f"{base.qualname}.{name}")
+        if isinstance(base, Instance):
+            if name in base.attributes:
+                return base.attributes[name]
+            member = self._class_member(base.cls, name)
+            if isinstance(member, FunctionValue):
+                return FunctionValue(member.node, member.scope, member.path, bound_self=base)
+            if member is not None:
+                return member
+            return _BoundMethod(base, name)
+        if isinstance(base, ClassValue):
+            member = self._class_member(base, name)
+            return member if member is not None else UNKNOWN
+        if isinstance(base, Layer):
+            if name in base.spec.params:
+                return base.arg(name)
+            return _BoundMethod(base, name)
+        if isinstance(base, Param) and isinstance(base.default, (LayerRef, ModuleRef)):
+            return self._attribute(base.default, name)
+        if isinstance(base, (Tensor, ListValue, Sequence_, _Super, DictValue)):
+            return _BoundMethod(base, name)
+        return UNKNOWN
+
+    def _binary(self, left: Value, right: Value, operator: cst.CSTNode) -> Value:
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            for operand in (left, right):
+                if isinstance(operand, Tensor):
+                    self._consume(operand, "arithmetic")
+            rank = left.rank if isinstance(left, Tensor) else None
+            return Tensor(Op("arithmetic"), rank=rank)
+        if isinstance(left, ListValue) and isinstance(right, ListValue) and isinstance(operator, (cst.Add, cst.AddAssign)):
+            return ListValue([*left.items, *right.items])
+        left_count, right_count = as_count(left), as_count(right)
+        if left_count is None or right_count is None:
+            return _float_arith(left, right, operator)
+        if isinstance(operator, (cst.Add, cst.AddAssign)):
+            return left_count + right_count
+        if isinstance(operator, (cst.Subtract, cst.SubtractAssign)):
+            return left_count - right_count
+        if isinstance(operator, (cst.Multiply, cst.MultiplyAssign)):
+            if left_count.concrete is not None:
+                return right_count.scale(left_count.concrete)
+            if right_count.concrete is not None:
+                return left_count.scale(right_count.concrete)
+        if isinstance(operator, (cst.FloorDivide, cst.FloorDivideAssign)) and right_count.concrete:
+            if left_count.concrete is not None:
+                return Count.number(int(left_count.concrete // right_count.concrete))
+        return UNKNOWN
+
+    # ----- calls --------------------------------------------------------------------------
+
+    def _call(self, call: cst.Call, frame: Frame) -> Value:
+        callee = self._eval(call.func, frame)
+        args = [
+            _Arg(arg.keyword.value if arg.keyword else None, self._eval(arg.value, frame), arg, arg.star)
+            for arg in call.args
+        ]
+        return self._apply(callee, args, call, frame)
+
+    def _apply(self, callee: Value, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+        if isinstance(callee, Param):
+            if isinstance(callee.default, (LayerRef, FunctionValue, ClassValue)):
+                return self._apply(callee.default, args, call, frame)
+            return self._unknown_call(args, "call")
+        if isinstance(callee, LayerRef):
+            return self._construct(callee, args, call, frame.path)
+        if isinstance(callee, Layer):
+            return self._apply_layer(callee, _first_positional(args))
+        if isinstance(callee, Sequence_):
+            return self._apply_sequence(callee, _first_positional(args))
+        if isinstance(callee, FunctionValue):
+            return self._invoke(callee, args, call, frame.depth)
+        if isinstance(callee, ClassValue):
+            self._escape_args(args)
+            return Instance(callee)
+        if isinstance(callee, Instance):
+            if callee.sequence is not None:
+                return self._apply_sequence(callee.sequence, _first_positional(args))
+            return self._unknown_call(args, "module")
+        if isinstance(callee, _BoundMethod):
+            return self._method(callee, args, call, frame)
+        if isinstance(callee, _Super):
+            return callee
+        if isinstance(callee, ModuleRef):
+            return self._known_function(callee.qualname, args, call, frame)
+        return self._unknown_call(args, "call")
+
+    def _known_function(self, qualname: str, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+        short = qualname.rsplit(".", 1)[-1]
+        if qualname == "functools.partial" and args and isinstance(args[0].value, LayerRef):
+            base = args[0].value
+            ref = LayerRef(base.spec, {**base.bound, **self._bind(base.spec, args[1:])}, call)
+            if frame.path == self.model.path:
+                self.model.partials.append(ref)
+            return ref
+        if qualname in ("collections.OrderedDict", "builtins.dict") and args:
+            pairs = self._items_of(args[0].value)
+            return DictValue([pair.items[1] for pair in pairs if isinstance(pair, ListValue) and len(pair.items) == 2])
+        if qualname == "builtins.super" and frame.self_value is not None:
+            return _Super(frame.self_value)
+        if qualname in ("builtins.int", "builtins.round", "math.floor", "math.ceil") and args:
+            count = as_count(args[0].value)
+            return count if count is not None else UNKNOWN
+        if qualname in _MODULE_LISTS:
+            items = self._items_of(args[0].value) if args else []
+            for item in items:
+                self._escape(item)
+            return ListValue(list(items))
+        tensor_args = [arg.value for arg in args if isinstance(arg.value, Tensor)]
+        if short in ("Input",) and qualname.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+            return Tensor(rank=self._input_rank(args))
+        if tensor_args and qualname.split(".")[0] in ("torch", "tensorflow", "keras", "tf_keras"):
+            if short in catalogue.SHAPE_OPS:
+                first = tensor_args[0]
+                return Tensor(first.producer, (*first.via, short), _flatten_rank(short, args))
+            name = "dropout" if short in catalogue.DROPOUT_OPS else short
+            for tensor in tensor_args:
+                self._consume(tensor, name)
+            return Tensor(Op(name), rank=tensor_args[0].rank if short in catalogue.CHANNEL_OPS else None)
+        return self._unknown_call(args, "call")
+
+    def _method(self, method: _BoundMethod, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+        receiver, name = method.receiver, method.name
+        if isinstance(receiver, Tensor):
+            if name in catalogue.SHAPE_OPS:
+                return Tensor(receiver.producer, (*receiver.via, name), _flatten_rank(name, args, method=True))
+            if name in _TENSOR_PASSTHROUGH:
+                return receiver
+            if name in _TENSOR_METADATA:
+                return UNKNOWN
+            self._consume(receiver, name)
+            for arg in args:
+                if isinstance(arg.value, Tensor):
+                    self._consume(arg.value, name)
+            return Tensor(Op(name), rank=receiver.rank if name in catalogue.CHANNEL_OPS else None)
+        if isinstance(receiver, ListValue) and name in _CONTAINER_METHODS and args:
+            if name == "extend":
+                receiver.items.extend(self._items_of(args[0].value))
+            elif name == "insert" and len(args) == 2:
+                index = args[0].value
+                position = index.value if isinstance(index, Const) and isinstance(index.value, int) else len(receiver.items)
+                receiver.items.insert(position, args[1].value)
+            else:
+                receiver.items.append(args[-1].value)
+            return Const(None)
+        if isinstance(receiver, Sequence_) and name in _CONTAINER_METHODS and args:
+            self._extend_sequence(receiver, [args[-1].value])
+            return Const(None)
+        if isinstance(receiver, Instance) and name in ("add_module", "register_module") and len(args) == 2:
+            key, layer = args[0].value, args[1].value
+            if isinstance(key, Const) and isinstance(key.value, str):
+                receiver.attributes[key.value] = layer
+            if receiver.sequence is not None:
+                self._extend_sequence(receiver.sequence, [layer])
+            return Const(None)
+        if isinstance(receiver, _Super) and name == "__init__":
+            instance = receiver.instance
+            if instance.sequence is not None:
+                items = self._sequence_items(args)
+                self._extend_sequence(instance.sequence, items)
+                return Const(None)
+            for base in instance.cls.bases:
+                init = self._class_member(base, "__init__") if isinstance(base, ClassValue) else None
+                if isinstance(init, FunctionValue):
+                    bound = FunctionValue(init.node, init.scope, init.path, bound_self=instance)
+                    return self._invoke(bound, args, call, frame.depth)
+            self._escape_args(args)
+            return Const(None)
+        return self._unknown_call(args, name)
+
+    def _input_rank(self, args: list[_Arg]) -> int | None:
+        for arg in args:
+            if arg.keyword in (None, "shape") and isinstance(arg.value, ListValue):
+                return len(arg.value.items) + 1
+        return None
+
+    # ----- layers -------------------------------------------------------------------------
+
+    def _bind(self, spec: catalogue.LayerSpec, args: list[_Arg]) -> dict[str, ArgInfo]:
+        bound: dict[str, ArgInfo] = {}
+        position = 0
+        for arg in args:
+            if arg.star:
+                bound["*"] = ArgInfo(UNKNOWN, arg.node)  # unknown arguments: nothing is certain
+                continue
+            if arg.keyword is not None:
+                bound[arg.keyword] = ArgInfo(arg.value, arg.node)
+            else:
+                if position < len(spec.params):
+                    bound[spec.params[position]] = ArgInfo(arg.value, arg.node)
+                position += 1
+        return bound
+
+    def _construct(self, ref: LayerRef, args: list[_Arg], call: cst.Call, path: str) -> Value:
+        spec = ref.spec
+        if spec.kind is Kind.CONTAINER:
+            sequence = Sequence_([])
+            self._extend_sequence(sequence, self._sequence_items(args))
+            return sequence
+        layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, path)
+        if spec.functional:
+            if path == self.model.path:
+                self.model.functional_bn.append(layer)
+            tensor = _first_positional(args)
+            if isinstance(tensor, Tensor):
+                self._consume(tensor, spec.name)
+            return Tensor(Op(spec.name))
+        self.model.layers.append(layer)
+        return layer
+
+    def _sequence_items(self, args: list[_Arg]) -> list[Value]:
+        items: list[Value] = []
+        for arg in args:
+            if arg.keyword not in (None, "layers"):
+                continue
+            if arg.star or isinstance(arg.value, (ListValue, DictValue)):
+                items.extend(self._items_of(arg.value))
+            else:
+                items.append(arg.value)
+        return items
+
+    def _extend_sequence(self, sequence: Sequence_, items: list[Value]) -> None:
+        for item in items:
+            first = not sequence.items
+            sequence.items.append(item)
+            before = sequence.output
+            sequence.output = self._feed(item, before)
+            if first:
+                sequence.entry = self._entry_layers(item)
+
+    def _entry_layers(self, item: Value) -> list[Layer]:
+        if isinstance(item, Layer):
+            return [item]
+        if isinstance(item, Sequence_):
+            return list(item.entry)
+        if isinstance(item, Instance) and item.sequence is not None:
+            return list(item.sequence.entry)
+        return []
+
+    def _feed(self, item: Value, tensor: Tensor) -> Tensor:
+        if isinstance(item, Layer):
+            return self._apply_layer(item, tensor)
+        if isinstance(item, Sequence_):
+            return self._apply_sequence(item, tensor)
+        if isinstance(item, Instance) and item.sequence is not None:
+            return self._apply_sequence(item.sequence, tensor)
+        self._escape(item)
+        self._consume(tensor, "module")
+        return Tensor(Op("module"))
+
+    def _apply_layer(self, layer: Layer, value: Value) -> Tensor:
+        tensor = value if isinstance(value, Tensor) else Tensor()
+        kind = layer.spec.kind
+        if kind is Kind.IDENTITY:
+            return tensor
+        if kind is Kind.RESHAPE:
+            rank = 2 if layer.spec.name == "Flatten" and not layer.args else None
+            return Tensor(tensor.producer, (*tensor.via, layer.spec.name), rank)
+        layer.inputs.append(tensor)
+        if isinstance(tensor.producer, Layer):
+            tensor.producer.uses.append(Use(layer, tensor.via))
+        return Tensor(layer, rank=_output_rank(layer, tensor))
+
+    def _apply_sequence(self, sequence: Sequence_, value: Value) -> Tensor:
+        tensor = value if isinstance(value, Tensor) else Tensor()
+        for layer in sequence.entry:
+            layer.inputs.append(tensor)
+            if isinstance(tensor.producer, Layer):
+                tensor.producer.uses.append(Use(layer, tensor.via))
+        return Tensor(sequence.output.producer, sequence.output.via, sequence.output.rank)
+
+    def _consume(self, tensor: Tensor, name: str) -> None:
+        if isinstance(tensor.producer, Layer):
+            tensor.producer.uses.append(Use(Op(name), tensor.via))
+
+    def _escape(self, value: Value) -> None:
+        """The value reaches code we cannot follow: its consumers become unknowable."""
+        if isinstance(value, Layer):
+            value.escaped = True
+        elif isinstance(value, Sequence_):
+            self._consume(value.output, "escape")
+        elif isinstance(value, (ListValue, DictValue)):
+            for item in value.items:
+                self._escape(item)
+        elif isinstance(value, Tensor):
+            self._consume(value, "escape")
+
+    def _escape_args(self, args: list[_Arg]) -> None:
+        for arg in args:
+            self._escape(arg.value)
+
+    def _unknown_call(self, args: list[_Arg], name: str) -> Value:
+        for arg in args:
+            if isinstance(arg.value, Tensor):
+                self._consume(arg.value, name)
+            else:
+                self._escape(arg.value)
+        return UNKNOWN
+
+    # ----- values -------------------------------------------------------------------------
+
+    def _items_of(self, value: Value) -> list[Value]:
+        if isinstance(value, (ListValue, DictValue)):
+            return list(value.items)
+        if isinstance(value, Sequence_):
+            return [value]
+        self._escape(value)
+        return [UNKNOWN]
+
+    def _element_of(self, value: Value) -> Value:
+        if isinstance(value, (ListValue, DictValue)):
+            for item in value.items:
+                self._escape(item)
+        return UNKNOWN
+
+    def _resolve_qualname(self, qualname: str) -> Value:
+        spec = catalogue.lookup(qualname)
+        if spec is not None:
+            return LayerRef(spec)
+        if self.project is not None:
+            found = self.project.resolve(qualname)
+            if found is not None:
+                return found
+        return ModuleRef(qualname)
+
+
+@dataclass
+class _Arg:
+    keyword: str | None
+    value: Value
+    node: cst.Arg
+    star: str
+
+
+def _first_positional(args: list[_Arg]) -> Value:
+    for arg in args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+    return UNKNOWN
+
+
+def _comprehension_clauses(clause: cst.CompFor | None) -> Iterable[cst.CompFor]:
+    while clause is not None:
+        yield clause
+        clause = clause.inner_for_in
+
+
+def _output_rank(layer: Layer, tensor: Tensor) -> int | None:
+    spec = layer.spec
+    if spec.kind is Kind.CONV:
+        return spec.rank
+    if spec.kind is Kind.LINEAR:
+        return tensor.rank or spec.rank
+    if spec.kind is Kind.GLOBAL_POOL:
+        return 2
+    if spec.keeps_rank or spec.kind is Kind.BATCH_NORM:
+        return tensor.rank
+    return None
+
+
+def _flatten_rank(name: str, args: list[_Arg], method: bool = False) -> int | None:
+    """`x.flatten(1)` / `torch.flatten(x, 1)` leave a rank-2 tensor; other shape ops: unknown."""
+    if name != "flatten":
+        return None
+    values = [arg.value for arg in args if arg.keyword in (None, "start_dim")]
+    start = values[0 if method else 1] if len(values) > (0 if method else 1) else Const(0)
+    return 2 if isinstance(start, Const) and start.value == 1 and len(values) <= (1 if method else 2) else None
+
+
+def _float_arith(left: Value, right: Value, operator: cst.CSTNode) -> Value:
+    if not (isinstance(left, Const) and isinstance(right, Const)):
+        return UNKNOWN
+    a, b = left.value, right.value
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+        return UNKNOWN
+    operations: dict[type, Callable[[float, float], float]] = {
+        cst.Add: lambda x, y: x + y,
+        cst.Subtract: lambda x, y: x - y,
+        cst.Multiply: lambda x, y: x * y,
+        cst.Divide: lambda x, y: x / y if y else float("nan"),
+    }
+    operation = operations.get(type(operator))
+    return Const(operation(a, b)) if operation else UNKNOWN

@@ -1,0 +1,77 @@
+"""Imports and aliases → qualified names, and file paths → module names.
+
+A light pass of our own: LibCST's QualifiedNameProvider needs the scope metadata, which
+costs several times the parse itself; bnlint only needs what each import binds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+
+
+def dotted_name(expr: cst.BaseExpression) -> str | None:
+    """`torch.nn.functional` for an attribute chain of plain names, else None."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        base = dotted_name(expr.value)
+        return f"{base}.{expr.attr.value}" if base else None
+    return None
+
+
+def _absolute_module(node: cst.ImportFrom, module_name: str, is_package: bool) -> str | None:
+    """The absolute module an ImportFrom names, resolving `from .x import y`."""
+    target = dotted_name(node.module) if node.module else ""
+    level = len(node.relative)
+    if level == 0:
+        return target
+    package = module_name.split(".") if is_package else module_name.split(".")[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join(part for part in [*base, target] if part)
+
+
+def import_bindings(
+    node: cst.Import | cst.ImportFrom, module_name: str, is_package: bool
+) -> list[tuple[str, str]]:
+    """The (local name, qualified name) pairs an import statement binds."""
+    bindings: list[tuple[str, str]] = []
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            full = dotted_name(alias.name)
+            if not full:
+                continue
+            if alias.asname is not None:
+                bindings.append((dotted_name(alias.asname.name) or full, full))
+            else:
+                top = full.split(".")[0]
+                bindings.append((top, top))
+        return bindings
+    if isinstance(node.names, cst.ImportStar):
+        return bindings
+    module = _absolute_module(node, module_name, is_package)
+    if module is None:
+        return bindings
+    for alias in node.names:
+        name = dotted_name(alias.name)
+        if not name:
+            continue
+        local = dotted_name(alias.asname.name) if alias.asname is not None else name
+        bindings.append((local or name, f"{module}.{name}" if module else name))
+    return bindings
+
+
+def module_name_for(path: Path) -> tuple[str, bool]:
+    """The dotted module name of a file (walking up through `__init__.py` packages) and
+    whether it is a package's `__init__`."""
+    path = path.resolve()
+    is_package = path.stem == "__init__"
+    parts = [] if is_package else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").exists() and directory.parent != directory:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return ".".join(parts) or path.stem, is_package

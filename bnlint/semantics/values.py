@@ -1,0 +1,248 @@
+"""The abstract values bnlint's interpreter computes for expressions.
+
+Channel counts are linear forms over symbols (`2*planes + 0`), so `Conv2d(c, c * 2)` then
+`BatchNorm2d(c)` is a provable mismatch for every positive `c`, while `BatchNorm2d(width)`
+after `Conv2d(x, width)` is provably fine without knowing `width`. Layers, containers and
+tensors carry the data-flow facts rules read: who feeds whom, through which ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from bnlint.semantics.layers import LayerSpec
+
+
+class Value:
+    """Base of every abstract value."""
+
+
+@dataclass(frozen=True)
+class Unknown(Value):
+    pass
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class Const(Value):
+    value: object
+
+
+@dataclass(frozen=True)
+class Count(Value):
+    """A linear form `sum(coef * symbol) + const` over positive integer symbols."""
+
+    terms: tuple[tuple[str, Fraction], ...]
+    const: Fraction = Fraction(0)
+
+    @staticmethod
+    def symbol(name: str) -> Count:
+        return Count(((name, Fraction(1)),))
+
+    @staticmethod
+    def number(number: int | float) -> Count:
+        return Count((), Fraction(number))
+
+    def _combine(self, other: Count, sign: int) -> Count:
+        merged = dict(self.terms)
+        for name, coef in other.terms:
+            merged[name] = merged.get(name, Fraction(0)) + sign * coef
+        terms = tuple(sorted((name, coef) for name, coef in merged.items() if coef))
+        return Count(terms, self.const + sign * other.const)
+
+    def __add__(self, other: Count) -> Count:
+        return self._combine(other, 1)
+
+    def __sub__(self, other: Count) -> Count:
+        return self._combine(other, -1)
+
+    def scale(self, factor: Fraction) -> Count:
+        return Count(tuple((name, coef * factor) for name, coef in self.terms if coef * factor), self.const * factor)
+
+    @property
+    def concrete(self) -> Fraction | None:
+        return None if self.terms else self.const
+
+    def differs_from(self, other: Count) -> bool:
+        """True when the two counts differ for every assignment of positive symbols."""
+        diff = self - other
+        signs = {coef > 0 for _, coef in diff.terms}
+        if diff.const:
+            signs.add(diff.const > 0)
+        return len(signs) == 1  # all contributions push the same way, and at least one is non-zero
+
+
+@dataclass(frozen=True)
+class Param(Value):
+    """A function parameter: unknown at the definition, with its default if it has one."""
+
+    name: str
+    default: Value | None
+
+
+@dataclass(frozen=True)
+class ModuleRef(Value):
+    """A qualified name bnlint knows nothing more about (`torch.cat`, `timm.create_model`)."""
+
+    qualname: str
+
+
+@dataclass
+class ArgInfo:
+    value: Value
+    node: cst.Arg | None  # the argument as written, None for a default
+
+
+@dataclass(eq=False)
+class LayerRef(Value):
+    """A layer class, or `functools.partial` of one with some arguments bound."""
+
+    spec: LayerSpec
+    bound: dict[str, ArgInfo] = field(default_factory=dict)
+    node: cst.Call | None = None  # the partial() call
+
+
+@dataclass(frozen=True)
+class Op(Value):
+    """A non-layer operation that produced or consumed a tensor (`add`, `relu`, `call`)."""
+
+    name: str
+
+
+@dataclass
+class Use:
+    """One place a layer's output was consumed: by `consumer`, after shape-only `via` ops."""
+
+    consumer: Layer | Op
+    via: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class Layer(Value):
+    """One constructed layer instance (a constructor call, evaluated in one context)."""
+
+    spec: LayerSpec
+    args: dict[str, ArgInfo]
+    node: cst.Call
+    path: str  # the file holding `node`
+    inputs: list[Tensor] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+    escaped: bool = False  # handed to code bnlint cannot follow
+
+    def arg(self, name: str | None) -> Value:
+        if name is None:
+            return UNKNOWN
+        info = self.args.get(name)
+        if info is not None:
+            return info.value
+        default = self.spec.defaults.get(name, UNKNOWN)
+        return default if isinstance(default, Value) else Const(default)
+
+
+@dataclass(eq=False)
+class Tensor(Value):
+    """A tensor flowing through forward/call: the last layer that produced it (or None /
+    an Op), the shape-only ops applied since, its rank when known."""
+
+    producer: Layer | Op | None = None
+    via: tuple[str, ...] = ()
+    rank: int | None = None
+
+
+@dataclass(eq=False)
+class Sequence_(Value):
+    """nn.Sequential / keras.Sequential: items run one after another."""
+
+    items: list[Value]
+    entry: list[Layer] = field(default_factory=list)  # layers that receive the container's input
+    output: Tensor = field(default_factory=Tensor)
+
+
+@dataclass(eq=False)
+class ListValue(Value):
+    """A Python list or tuple literal being built, or nn.ModuleList."""
+
+    items: list[Value]
+
+
+@dataclass(eq=False)
+class DictValue(Value):
+    """An OrderedDict / dict literal: its values in order (for Sequential(OrderedDict(...)))."""
+
+    items: list[Value]
+
+
+@dataclass(eq=False)
+class FunctionValue(Value):
+    node: cst.FunctionDef
+    scope: dict[str, Value]  # the enclosing scope's bindings (closure)
+    path: str
+    bound_self: Value | None = None
+
+
+@dataclass(eq=False)
+class ClassValue(Value):
+    node: cst.ClassDef
+    scope: dict[str, Value]
+    path: str
+    bases: list[Value]
+    attributes: dict[str, Value] = field(default_factory=dict)  # class-body bindings
+
+
+@dataclass(eq=False)
+class Instance(Value):
+    """`self` inside a class's methods, or an instance of a project class."""
+
+    cls: ClassValue
+    attributes: dict[str, Value] = field(default_factory=dict)
+    sequence: Sequence_ | None = None  # for nn.Sequential subclasses
+
+
+def join(left: Value, right: Value) -> Value:
+    """The value after an if/else whose branches bound `left` and `right`.
+
+    A None (or a parameter defaulting to None) on one side yields the other: the common
+    `if norm_layer is None: norm_layer = nn.BatchNorm2d` leaves a BN class.
+    """
+    if left is right or left == right:
+        return left
+    if _is_none(left):
+        return right
+    if _is_none(right):
+        return left
+    return UNKNOWN
+
+
+def _is_none(value: Value) -> bool:
+    if isinstance(value, Const):
+        return value.value is None
+    return isinstance(value, Param) and (value.default is None or _is_none(value.default))
+
+
+def as_count(value: Value) -> Count | None:
+    """A channel count, when the value is an integer-like quantity."""
+    if isinstance(value, Count):
+        return value
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return Count.number(value.value)
+    if isinstance(value, Param):
+        return Count.symbol(f"param:{value.name}")
+    return None
+
+
+def as_number(value: Value) -> float | None:
+    """A literal number, following a parameter to its default."""
+    if isinstance(value, Param) and value.default is not None:
+        value = value.default
+    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+        return float(value.value)
+    if isinstance(value, Count) and value.concrete is not None:
+        return float(value.concrete)
+    return None

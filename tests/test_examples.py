@@ -1,0 +1,72 @@
+"""`bnlint examples/` (the README's first command) reports exactly the findings the
+examples are written to show: every rule of the release, in each framework it applies to,
+and nothing in the correct code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bnlint import registry
+from bnlint.config import Config
+from bnlint.engine import RunOptions, RunResult, lint_paths
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+# (file, notebook code cell or None, line, code)
+EXPECTED = {
+    ("broken_syntax.py", None, 7, "BN000"),  # the missing comma after BatchNorm2d(64)
+    ("keras_functional.py", None, 9, "BN304"),  # Conv2D with its default bias before BN
+    ("keras_functional.py", None, 13, "BN306"),  # BatchNormalization(momentum=0.1)
+    ("keras_functional.py", None, 17, "BN305"),  # BN right after Dropout(0.3)
+    ("keras_subclassed.py", None, 11, "BN302"),  # default axis=-1 on channels_first data
+    ("keras_subclassed.py", None, 13, "BN304"),  # Dense(128) feeding fc_bn in call()
+    ("maxvit_block.py", None, 9, "BN306"),  # partial(nn.BatchNorm2d, momentum=0.99)
+    ("notebook.ipynb", 2, 2, "BN304"),  # Conv2d with its default bias, in the 2nd code cell
+    ("projection_head.py", None, 14, "BN303"),  # BatchNorm2d after Linear, in an OrderedDict
+    ("projection_head.py", None, 27, "BN305"),  # self.bn fed by self.drop in forward()
+    ("resnet.py", None, 12, "BN304"),  # the biased conv inside conv_bn()
+    ("resnet.py", None, 40, "BN302"),  # BatchNorm2d(32) after Conv2d(3, STEM_CHANNELS=64)
+}
+
+
+@pytest.fixture(scope="module")
+def run() -> RunResult:
+    return lint_paths([str(EXAMPLES)], Config(root=REPO), RunOptions(jobs=1, use_cache=False))
+
+
+def _example_name(path: str) -> str:
+    return Path(path).resolve().relative_to(EXAMPLES).as_posix()
+
+
+def _frameworks_imported(name: str) -> set[str]:
+    # Also matches the quoted source lines of a notebook's JSON.
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    modules = set(re.findall(r'^\s*"?(?:import|from)\s+(\w+)', text, re.M))
+    return {"torch"} & modules | ({"keras"} if modules & {"keras", "tensorflow"} else set())
+
+
+def test_examples_report_exactly_the_documented_findings(run: RunResult) -> None:
+    found = {
+        (_example_name(diagnostic.path), diagnostic.cell, diagnostic.line, diagnostic.code)
+        for result in run.results
+        for diagnostic in result.diagnostics
+    }
+    assert found == EXPECTED
+
+
+def test_every_example_file_is_checked(run: RunResult) -> None:
+    checked = {_example_name(result.path) for result in run.results}
+    assert checked == {path.name for path in EXAMPLES.iterdir() if path.suffix in (".py", ".ipynb")}
+    assert not [result.path for result in run.results if result.error]
+
+
+@pytest.mark.parametrize("code", registry.all_rules())
+def test_every_rule_is_shown_in_each_of_its_frameworks(code: str) -> None:
+    shown_in = set().union(*(_frameworks_imported(name) for name, _, _, found in EXPECTED if found == code))
+    wanted = set(registry.rule_info(code).frameworks) - {"any"}
+    assert any(found == code for *_, found in EXPECTED), f"no example shows {code}"
+    assert wanted <= shown_in

@@ -32,7 +32,7 @@ from bnlint.errors import BnlintError, UsageError
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
-from bnlint.report.summary import make_console
+from bnlint.report.summary import make_console, plural
 
 SUBCOMMANDS = ("check", "rule", "rules")
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
@@ -170,7 +170,7 @@ def _check(args: argparse.Namespace) -> int:
     with _output_stream(args.output_file) as out:
         if args.diff:
             out.writelines(run.diffs)
-            print(f"Would fix {run.fixed_count} issue{'' if run.fixed_count == 1 else 's'}.", file=sys.stderr)
+            print(f"Would fix {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
             failing = bool(run.diffs)
         else:
             report = Report(run.results, all_rules(), run.files_checked, run.fixed_count if args.fix else None)

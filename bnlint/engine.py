@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import libcst as cst
@@ -257,7 +258,7 @@ class _Cache:
     """One pickle per configuration: {path: entry}, read at start, written at the end."""
 
     def __init__(self, directory: Path, config: Config, enabled: bool) -> None:
-        key = hashlib.sha256(f"{__version__}\0{config.fingerprint()}".encode()).hexdigest()[:20]
+        key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
         self.file = directory / f"results-{key}.pickle"
         self.enabled = enabled
         self.entries: dict[str, _CacheEntry] = {}
@@ -294,6 +295,17 @@ class _Cache:
             os.replace(temporary, self.file)
         except OSError:
             pass  # a read-only checkout still lints; it just is not faster next time
+
+
+def _code_fingerprint() -> str:
+    """bnlint's version plus the size and mtime of its own files: an edited checkout (an
+    editable install) never reads results an older bnlint produced."""
+    docs = Path(str(resources.files("bnlint.ruledocs")))
+    state = [__version__]
+    for path in sorted([*Path(__file__).parent.rglob("*.py"), *docs.glob("*.md")]):
+        stat = path.stat()
+        state.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(state).encode()).hexdigest()
 
 
 def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> RunResult:

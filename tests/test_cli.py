@@ -112,6 +112,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["--statistics", "--format", "sarif", "src"], "--statistics works with"),
         (["missing/"], "path not found: missing/"),
         (["--config", "nope.toml", "src"], "config file not found"),
+        (["--output-file", "no/such/dir/report.txt", "src"], "cannot write no/such/dir/report.txt"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(project: Path, args: list[str], message: str,

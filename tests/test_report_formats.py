@@ -197,7 +197,7 @@ def test_summary_of_unsafe_only_fixes_and_of_a_clean_run() -> None:
 
 
 def test_unreadable_files_are_reported_on_stderr_in_every_format() -> None:
-    report = Report([FileResult("bad.py", error="not valid UTF-8")], RULES, files_checked=1)
+    report = Report([FileResult("bad.py", error="bad.py: not valid UTF-8")], RULES, files_checked=1)
     for fmt in FORMATS:
         out, err = run(fmt, report)
         assert "bnlint: error: bad.py: not valid UTF-8" in err

@@ -37,7 +37,7 @@ def test_validates_against_the_sarif_schema_with_the_real_catalogue() -> None:
     schema = _official_schema()
     report = sample_report()
     report = dataclasses.replace(report, rules={**all_rules(), **RULES})
-    unreadable = FileResult("bad.py", error="not valid UTF-8")
+    unreadable = FileResult("bad.py", error="bad.py: not valid UTF-8")
     log = sarif(dataclasses.replace(report, results=[*report.results, unreadable]))
     jsonschema.validators.validator_for(schema)(schema).validate(log)
     assert log["version"] == "2.1.0"

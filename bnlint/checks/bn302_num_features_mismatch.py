@@ -7,13 +7,19 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
-from bnlint.checks.rewrite import with_value
+from bnlint.checks.rewrite import replace_value
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Framework, Kind
 from bnlint.semantics.queries import channel_source, has_unknown_arguments, is_batch_norm
-from bnlint.semantics.values import Const, Layer, as_count, as_number
+from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, as_count, as_number
 
-_CHANNELS_FIRST_AXES = {1}
+def _shown(context: CheckContext, arg: cst.Arg | None, count: Count) -> str:
+    """A channel count as written, with its value when that differs: `STEM_CHANNELS (64)`."""
+    value = str(int(count.concrete)) if count.concrete is not None and count.concrete.denominator == 1 else None
+    if arg is None or arg.star:
+        return value or "?"
+    written = context.source(arg.value)
+    return f"{written} ({value})" if value and value != written else written
 
 
 class NumFeaturesMismatch(Check):
@@ -43,9 +49,8 @@ class NumFeaturesMismatch(Check):
             given = bn.args[bn.spec.num_features]
             produced = source.args.get(parameter)
             message = (
-                f"{bn.spec.name}({context.source(given.node.value) if given.node else '?'}) receives "
-                f"{context.source(produced.node.value) if produced and produced.node else channels} channels "
-                f"from {source.spec.name}"
+                f"{bn.spec.name}({_shown(context, given.node, expected)}) is fed "
+                f"{_shown(context, produced.node if produced else None, channels)} channels by {source.spec.name}"
             )
             yield Finding(self.code, bn.node, message, self._fix(given.node, produced.node if produced else None))
             return
@@ -53,8 +58,8 @@ class NumFeaturesMismatch(Check):
     def _fix(self, given: cst.Arg | None, produced: cst.Arg | None) -> NodeFix | None:
         if given is None or produced is None or not isinstance(produced.value, cst.Integer):
             return None
-        replacement = with_value(given, produced.value.value)
-        return NodeFix(Applicability.SAFE, f"Use num_features={produced.value.value}", ((given, replacement),))
+        return NodeFix(Applicability.SAFE, f"Use num_features={produced.value.value}",
+                       (replace_value(given, produced.value.value),))
 
     def _keras_axis(self, bn: Layer, context: CheckContext) -> Iterator[Finding]:
         if bn.spec.functional:
@@ -67,10 +72,12 @@ class NumFeaturesMismatch(Check):
             if source is None or source.spec.kind is not Kind.CONV or not source.spec.rank:
                 continue
             data_format = source.arg("data_format")
+            if data_format is UNKNOWN:  # not written: Keras' default image_data_format, channels_last
+                data_format = Const(None)
             if not isinstance(data_format, Const) or data_format.value not in (None, "channels_last", "channels_first"):
                 continue
-            rank = source.spec.rank
-            channels_first = data_format.value == "channels_first"
+            rank = tensor.rank or source.spec.rank
+            channels_first = data_format.value == "channels_first" and rank > 2
             valid = {1, 1 - rank} if channels_first else {-1, rank - 1}
             if int(axis) in valid:
                 continue

@@ -10,11 +10,20 @@ from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Framework
 from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Layer
+from bnlint.semantics.values import Layer, Tensor
 
 # Input rank (batch axis included) -> the BatchNorm variant that accepts it.
 _VARIANT_FOR_RANK = {2: "1d", 3: "1d", 4: "2d", 5: "3d"}
 _RANK_SHAPES = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
+
+
+def _origin(tensor: Tensor) -> str:
+    """What gave the tensor its rank, for the message: the last shape op or the producer."""
+    if tensor.via:
+        return tensor.via[-1]
+    if isinstance(tensor.producer, Layer):
+        return tensor.producer.spec.name
+    return "its input"
 
 
 class BnDimensionMismatch(Check):
@@ -28,17 +37,17 @@ class BnDimensionMismatch(Check):
         for node, instances in by_node.items():
             spec = instances[0].spec
             wrong = {
-                (tensor.rank, tensor.producer.spec.name)
+                (tensor.rank, _origin(tensor))
                 for layer in instances
                 for tensor in layer.inputs
-                if tensor.rank is not None and tensor.rank not in spec.bn_ranks and isinstance(tensor.producer, Layer)
+                if tensor.rank is not None and tensor.rank not in spec.bn_ranks
             }
             if not wrong:
                 continue
             rank, producer = min(wrong)
             message = (
                 f"{spec.name} expects {' or '.join(_RANK_SHAPES[r] for r in spec.bn_ranks)} input, but {producer} "
-                f"produces {_RANK_SHAPES.get(rank, f'rank-{rank}')}"
+                f"gives {_RANK_SHAPES.get(rank, f'rank-{rank}')}"
             )
             ranks = {r for r, _ in wrong}
             yield Finding(self.code, node, message, self._fix(node, spec.name, ranks))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
-from bnlint.checks.rewrite import with_keyword, with_value
+from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Kind
 from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm
@@ -44,12 +44,14 @@ class RedundantBias(Check):
                 norm = use.consumer
         return norm
 
-    def _fix(self, node: cst.Call, layer: Layer) -> NodeFix:
+    def _fix(self, node: cst.Call, layer: Layer) -> NodeFix | None:
         parameter = layer.spec.bias
         assert parameter is not None
         given = layer.args.get(parameter)
+        if given is not None and given.node is None:
+            return None  # set through **kwargs: there is no argument of its own to rewrite
         if given is not None and given.node is not None and given.node.keyword is None:
-            replacements = ((given.node, with_value(given.node, "False")),)
+            replacements = (replace_value(given.node, "False"),)
         else:
             replacements = ((node, with_keyword(node, parameter, "False")),)
         # Unsafe: saved checkpoints still hold the bias; fold it into the BN's running_mean to migrate.

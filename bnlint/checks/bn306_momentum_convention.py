@@ -7,14 +7,10 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
-from bnlint.checks.rewrite import with_value
+from bnlint.checks.rewrite import replace_value
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Framework, LayerSpec
 from bnlint.semantics.values import ArgInfo, Param, as_number
-
-_TORCH_HINT = "PyTorch weighs the new batch by momentum: running = (1 - m) * running + m * batch"
-_KERAS_HINT = "Keras weighs the history by momentum: moving = m * moving + (1 - m) * batch"
-
 
 def _complement(value: float) -> str:
     return repr(round(1 - value, 10))
@@ -47,14 +43,11 @@ class MomentumConvention(Check):
     def _finding(self, spec: LayerSpec, info: ArgInfo, momentum: float, torch: bool) -> Finding:
         assert info.node is not None
         via = f" (default of parameter `{info.value.name}`)" if isinstance(info.value, Param) else ""
-        if torch:
-            message = (f"{spec.name} momentum={momentum:g}{via} is the Keras convention; {_TORCH_HINT}, "
-                       f"so this tracks mostly the last batch (did you mean {_complement(momentum)}?)")
-        else:
-            message = (f"{spec.name} momentum={momentum:g}{via} is the PyTorch convention; {_KERAS_HINT}, "
-                       f"so this tracks mostly the last batch (did you mean {_complement(momentum)}?)")
+        convention, own = ("Keras", "PyTorch") if torch else ("PyTorch", "Keras")
+        message = (f"{spec.name} momentum={momentum:g}{via} follows the {convention} convention; "
+                   f"in {own} the same behaviour is momentum={_complement(momentum)}")
         fix = None
         if isinstance(info.node.value, (cst.Float, cst.Integer)):
             new_value = _complement(momentum)
-            fix = NodeFix(Applicability.SAFE, f"Use momentum={new_value}", ((info.node, with_value(info.node, new_value)),))
+            fix = NodeFix(Applicability.SAFE, f"Use momentum={new_value}", (replace_value(info.node, new_value),))
         return Finding(self.code, info.node, message, fix)

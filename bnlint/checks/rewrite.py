@@ -5,9 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 
-def with_value(arg: cst.Arg, code: str) -> cst.Arg:
-    """The same argument (keyword, comma, whitespace) with a new value expression."""
-    return arg.with_changes(value=cst.parse_expression(code))
+def replace_value(arg: cst.Arg, code: str) -> tuple[cst.CSTNode, cst.CSTNode]:
+    """A replacement of the argument's value alone: keyword, comma and comments stay."""
+    return arg.value, cst.parse_expression(code)
 
 
 def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
@@ -16,7 +16,7 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
     args = list(call.args)
     for index, arg in enumerate(args):
         if arg.keyword is not None and arg.keyword.value == keyword:
-            args[index] = with_value(arg, code)
+            args[index] = arg.with_changes(value=cst.parse_expression(code))
             return call.with_changes(args=args)
     new = cst.Arg(
         keyword=cst.Name(keyword),
@@ -27,8 +27,14 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
         return call.with_changes(args=[new])
     last = args[-1]
     if isinstance(last.comma, cst.Comma):  # trailing comma: the new argument takes it over
-        separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else cst.Comma(
-            whitespace_after=cst.SimpleWhitespace(" "))
+        separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
+            separator = args[-2].comma
+            if isinstance(separator.whitespace_after, cst.ParenthesizedWhitespace):
+                # One argument per line: copy the line break, not the comment after it.
+                separator = separator.with_changes(
+                    whitespace_after=separator.whitespace_after.with_changes(first_line=cst.TrailingWhitespace())
+                )
         args[-1] = last.with_changes(comma=separator)
         new = new.with_changes(comma=last.comma)
     else:

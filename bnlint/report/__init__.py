@@ -1,11 +1,14 @@
 """Output formats: one module per format, one entry point (`render`).
 
 Stream policy: a format's payload goes to `out` (stdout or --output-file); text meant for a
-person goes to `err` wherever it would corrupt a machine-read payload. So `concise` and
-`github` keep every stdout line parseable (summary and unused-noqa list on stderr), `json`
-and `sarif` print nothing but the document, and `full` prints everything to `out`.
-Files that could not be read are reported on `err` in every format.
-"""
+person goes to `err` wherever it would corrupt a machine-read payload:
+- `full`: findings, unused-noqa list and summary, all on `out`;
+- `concise`: only finding lines on `out` (each matches the contract regex); the
+  unused-noqa list and the summary on `err`;
+- `github`: workflow commands on `out` (unused noqa directives as `::warning`), summary on `err`;
+- `json`, `sarif`: the document alone; unused noqa directives are not part of either.
+Files that could not be read are reported on `err` in every format (and in SARIF's
+`toolExecutionNotifications`)."""
 
 from __future__ import annotations
 
@@ -44,5 +47,5 @@ def render(fmt: str, report: Report, options: ReportOptions, *, out: TextIO, err
     check_options(fmt, options)
     for result in report.results:
         if result.error:
-            err.write(f"bnlint: error: {result.path}: {result.error}\n")
+            err.write(f"bnlint: error: {result.error}\n")  # the message names the file
     FORMATS[fmt](report, options, out, err)

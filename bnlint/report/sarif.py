@@ -153,6 +153,6 @@ def _fingerprint(result: FileResult, diagnostic: Diagnostic, occurrences: Counte
 def _notification(result: FileResult) -> dict[str, Any]:
     return {
         "level": "error",
-        "message": {"text": f"could not check {result.path}: {result.error}"},
+        "message": {"text": result.error},
         "locations": [{"physicalLocation": {"artifactLocation": artifact_location(result.path)}}],
     }

@@ -28,7 +28,7 @@ def make_console(stream: TextIO) -> Console:
     )
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 or noun == "info" else f"{count} {noun}s"
 
 
@@ -36,14 +36,14 @@ def summary_lines(report: Report, options: ReportOptions) -> list[str]:
     """`Fixed N issues.` (after --fix), then `Found ...` or `All checks passed (...)`."""
     lines = []
     if report.fixed_count is not None:
-        lines.append(f"Fixed {_plural(report.fixed_count, 'issue')}.")
+        lines.append(f"Fixed {plural(report.fixed_count, 'issue')}.")
     diagnostics = list(report.diagnostics())
-    files = _plural(report.files_checked, "file")
+    files = plural(report.files_checked, "file")
     if not diagnostics:
         lines.append(f"All checks passed ({files}).")
         return lines
     severities = Counter(diagnostic.severity for diagnostic in diagnostics)
-    counts = ", ".join(_plural(severities[severity], severity.value) for severity in Severity)
+    counts = ", ".join(plural(severities[severity], severity.value) for severity in Severity)
     fixable = sum(options.would_fix(diagnostic) for diagnostic in diagnostics)
     hidden = sum(diagnostic.fix is not None for diagnostic in diagnostics) - fixable
     hints = []

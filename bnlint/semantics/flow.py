@@ -22,6 +22,7 @@ from bnlint.semantics.layers import Kind
 from bnlint.semantics.names import import_bindings
 from bnlint.semantics.values import (
     UNKNOWN,
+    Unknown,
     ArgInfo,
     ClassValue,
     Const,
@@ -46,7 +47,7 @@ from bnlint.semantics.values import (
 if TYPE_CHECKING:
     from bnlint.semantics.project import ProjectIndex
 
-MAX_INLINE_DEPTH = 4
+MAX_INLINE_DEPTH = 3
 STEP_BUDGET = 400_000  # statements per file: bounds pathological files, never reached by real ones
 
 # Tensor methods that return the same tensor (device/dtype moves) or metadata, not data.
@@ -97,14 +98,20 @@ class Frame:
     def branch(self) -> Frame:
         return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth)
 
-    def merge(self, *branches: Frame) -> None:
+    def merge(self, *branches: Frame, joiner: Callable[[Value, Value], Value] = join) -> None:
         """Join the locals of branches that may each have run (if/else, loop body or not)."""
-        names = set().union(*(branch.locals for branch in branches))
+        names = {
+            name
+            for branch in branches
+            for name, value in branch.locals.items()
+            if self.locals.get(name) is not value
+        }
+        names.update(name for name in self.locals if any(name not in branch.locals for branch in branches))
         for name in names:
             values = [branch.locals.get(name, UNKNOWN) for branch in branches]
             merged = values[0]
             for value in values[1:]:
-                merged = join(merged, value)
+                merged = joiner(merged, value)
             self.locals[name] = merged
 
 
@@ -135,6 +142,11 @@ class Interpreter:
         self.active: set[int] = set()  # functions being inlined, against recursion
         self.pending: list[tuple[Value, Frame | None]] = []  # functions/classes to analyse standalone
         self.analysed: set[int] = set()
+        # Helpers that, called with arguments of these kinds, touched no layer or tensor:
+        # later calls skip them (most inlining targets are plain utilities).
+        self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
+        self.events = 0  # layers built, fed or escaped: tells whether a call touched the model
+        self.project_values: dict[str, Value | None] = {}
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -159,6 +171,15 @@ class Interpreter:
         return self.model
 
     # ----- statements ---------------------------------------------------------------------
+
+    def _join(self, left: Value, right: Value) -> Value:
+        """Like `join`, but two different tensors meeting after a branch are each used by
+        code we cannot attribute: `x = conv(x); if use_bn: x = bn(x)` needs conv's bias."""
+        if isinstance(left, Tensor) and isinstance(right, Tensor) and left is not right:
+            self._consume(left, "branch")
+            self._consume(right, "branch")
+            return Tensor(Op("branch"), rank=left.rank if left.rank == right.rank else None)
+        return join(left, right)
 
     def _tick(self) -> None:
         self.steps += 1
@@ -194,7 +215,7 @@ class Interpreter:
                     self._exec_statement(orelse, other, collect)
                 else:
                     self._exec_block(orelse.body.body, other, collect)
-            frame.merge(body, other)
+            frame.merge(body, other, joiner=self._join)
         elif isinstance(node, (cst.For, cst.While)):
             if isinstance(node, cst.For):
                 iterated = self._eval(node.iter, frame)
@@ -205,7 +226,7 @@ class Interpreter:
             self._exec_block(node.body.body, looped, collect)
             if node.orelse is not None:
                 self._exec_block(node.orelse.body.body, looped, collect)
-            frame.merge(looped, skipped)
+            frame.merge(looped, skipped, joiner=self._join)
         elif isinstance(node, cst.With):
             for item in node.items:
                 value = self._eval(item.item, frame)
@@ -218,7 +239,7 @@ class Interpreter:
             for handler, branch in zip(node.handlers, handlers):
                 self._exec_block(handler.body.body, branch, collect)
             if handlers:
-                frame.merge(frame.branch(), *handlers)
+                frame.merge(frame.branch(), *handlers, joiner=self._join)
             if node.orelse is not None:
                 self._exec_block(node.orelse.body.body, frame, collect)
             if node.finalbody is not None:
@@ -244,7 +265,12 @@ class Interpreter:
         elif isinstance(node, cst.Expr):
             self._eval(node.value, frame)
         elif isinstance(node, cst.Return):
-            frame.returns.append(self._eval(node.value, frame) if node.value is not None else Const(None))
+            value = self._eval(node.value, frame) if node.value is not None else Const(None)
+            if frame.depth == 0:  # what forward/call returns is used by code we cannot see
+                for item in value.items if isinstance(value, ListValue) else [value]:
+                    if isinstance(item, Tensor):
+                        self._consume(item, "return")
+            frame.returns.append(value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             for local, qualname in import_bindings(node, self.module_name, self.is_package):
                 if "." in local:  # `import a.b` without alias binds `a`
@@ -289,15 +315,18 @@ class Interpreter:
     def _class_member(self, cls: ClassValue, name: str, seen: frozenset[int] = frozenset()) -> Value | None:
         if name in cls.attributes:
             return cls.attributes[name]
-        for base in cls.bases:
+        for base in self._bases(cls):
             if isinstance(base, ClassValue) and id(base) not in seen:
                 found = self._class_member(base, name, seen | {id(cls)})
                 if found is not None:
                     return found
         return None
 
+    def _bases(self, cls: ClassValue) -> list[Value]:
+        return [self._project_value(base) or base for base in cls.bases]
+
     def _is_sequential_class(self, cls: ClassValue, seen: frozenset[int] = frozenset()) -> bool:
-        for base in cls.bases:
+        for base in self._bases(cls):
             if isinstance(base, LayerRef) and base.spec.kind is Kind.CONTAINER:
                 return True
             if isinstance(base, ClassValue) and id(base) not in seen and self._is_sequential_class(base, seen | {id(cls)}):
@@ -376,6 +405,10 @@ class Interpreter:
         if depth >= MAX_INLINE_DEPTH or key in self.active:
             self._escape_args(args)
             return UNKNOWN
+        signature = (key, tuple(type(arg.value).__name__ for arg in args))
+        if signature in self.inert:
+            return self.inert[signature]
+        events = self.events
         frame = self._new_frame(function, depth + 1)
         params = self._params(function)
         positional = [param for param, skip in params if not skip and param.star == "" and param not in
@@ -403,9 +436,12 @@ class Interpreter:
                 frame.locals[name] = UNKNOWN
         self.active.add(key)
         try:
-            return self._run_body(function, frame)
+            result = self._run_body(function, frame)
         finally:
             self.active.discard(key)
+        if self.events == events and isinstance(result, (Const, Count, Unknown)):
+            self.inert[signature] = result
+        return result
 
     # ----- expressions --------------------------------------------------------------------
 
@@ -417,12 +453,8 @@ class Interpreter:
                 return Const({"True": True, "False": False, "None": None}[node.value])
             found = frame.lookup(node.value)
             return found if found is not None else ModuleRef(f"builtins.{node.value}")
-        if isinstance(node, cst.Integer):
-            return Const(int(node.evaluated_value)) if isinstance(node.evaluated_value, int) else UNKNOWN
-        if isinstance(node, cst.Float):
-            return Const(float(node.evaluated_value))
-        if isinstance(node, cst.SimpleString):
-            return Const(node.evaluated_value)
+        if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
+            return _literal(node)
         if isinstance(node, cst.Attribute):
             return self._attribute(self._eval(node.value, frame), node.attr.value)
         if isinstance(node, cst.Call):
@@ -447,8 +479,11 @@ class Interpreter:
                     items.append(value)
             return ListValue(items)
         if isinstance(node, cst.Dict):
-            return DictValue([self._eval(element.value, frame) for element in node.elements
-                              if isinstance(element, cst.DictElement)])
+            elements = [element for element in node.elements if isinstance(element, cst.DictElement)]
+            keys = [self._eval(element.key, frame) for element in elements]
+            return DictValue([self._eval(element.value, frame) for element in elements],
+                             [key.value if isinstance(key, Const) and isinstance(key.value, str) else None
+                              for key in keys])
         if isinstance(node, cst.BooleanOperation):
             left, right = self._eval(node.left, frame), self._eval(node.right, frame)
             if isinstance(node.operator, cst.Or):
@@ -577,8 +612,19 @@ class Interpreter:
         if isinstance(callee, _Super):
             return callee
         if isinstance(callee, ModuleRef):
+            resolved = self._project_value(callee)
+            if resolved is not None:
+                return self._apply(resolved, args, call, frame)
             return self._known_function(callee.qualname, args, call, frame)
         return self._unknown_call(args, "call")
+
+    def _project_value(self, ref: Value) -> Value | None:
+        """What an imported name is in another project file, looked up only when used."""
+        if not isinstance(ref, ModuleRef) or self.project is None:
+            return None
+        if ref.qualname not in self.project_values:
+            self.project_values[ref.qualname] = self.project.resolve(ref.qualname)
+        return self.project_values[ref.qualname]
 
     def _known_function(self, qualname: str, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
         short = qualname.rsplit(".", 1)[-1]
@@ -588,9 +634,16 @@ class Interpreter:
             if frame.path == self.model.path:
                 self.model.partials.append(ref)
             return ref
-        if qualname in ("collections.OrderedDict", "builtins.dict") and args:
-            pairs = self._items_of(args[0].value)
-            return DictValue([pair.items[1] for pair in pairs if isinstance(pair, ListValue) and len(pair.items) == 2])
+        if qualname in ("collections.OrderedDict", "builtins.dict"):
+            pairs = [pair for pair in (self._items_of(args[0].value) if args and args[0].keyword is None else [])
+                     if isinstance(pair, ListValue) and len(pair.items) == 2]
+            keywords = [arg for arg in args if arg.keyword is not None]
+            keys = [pair.items[0] for pair in pairs]
+            return DictValue(
+                [pair.items[1] for pair in pairs] + [arg.value for arg in keywords],
+                [key.value if isinstance(key, Const) and isinstance(key.value, str) else None for key in keys]
+                + [arg.keyword for arg in keywords],
+            )
         if qualname == "builtins.super" and frame.self_value is not None:
             return _Super(frame.self_value)
         if qualname in ("builtins.int", "builtins.round", "math.floor", "math.ceil") and args:
@@ -608,7 +661,9 @@ class Interpreter:
             if short in catalogue.SHAPE_OPS:
                 first = tensor_args[0]
                 return Tensor(first.producer, (*first.via, short), _flatten_rank(short, args))
-            name = "dropout" if short in catalogue.DROPOUT_OPS else short
+            name = short
+            if short in catalogue.DROPOUT_OPS:
+                name = "identity" if _drops_nothing(args) else "dropout"
             for tensor in tensor_args:
                 self._consume(tensor, name)
             return Tensor(Op(name), rank=tensor_args[0].rank if short in catalogue.CHANNEL_OPS else None)
@@ -654,7 +709,7 @@ class Interpreter:
                 items = self._sequence_items(args)
                 self._extend_sequence(instance.sequence, items)
                 return Const(None)
-            for base in instance.cls.bases:
+            for base in self._bases(instance.cls):
                 init = self._class_member(base, "__init__") if isinstance(base, ClassValue) else None
                 if isinstance(init, FunctionValue):
                     bound = FunctionValue(init.node, init.scope, init.path, bound_self=instance)
@@ -675,6 +730,13 @@ class Interpreter:
         bound: dict[str, ArgInfo] = {}
         position = 0
         for arg in args:
+            if arg.star == "**" and _known_keys(arg.value):
+                # `**dd` with dd = {"device": ..., "dtype": ...}: bound by name, with no node
+                # of their own to anchor a finding or a fix on.
+                assert isinstance(arg.value, DictValue)
+                for key, value in zip(arg.value.keys, arg.value.items):
+                    bound[str(key)] = ArgInfo(value, None)
+                continue
             if arg.star:
                 bound["*"] = ArgInfo(UNKNOWN, arg.node)  # unknown arguments: nothing is certain
                 continue
@@ -692,6 +754,7 @@ class Interpreter:
             sequence = Sequence_([])
             self._extend_sequence(sequence, self._sequence_items(args))
             return sequence
+        self.events += 1
         layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, path)
         if spec.functional:
             if path == self.model.path:
@@ -744,6 +807,7 @@ class Interpreter:
         return Tensor(Op("module"))
 
     def _apply_layer(self, layer: Layer, value: Value) -> Tensor:
+        self.events += 1
         tensor = value if isinstance(value, Tensor) else Tensor()
         kind = layer.spec.kind
         if kind is Kind.IDENTITY:
@@ -765,11 +829,14 @@ class Interpreter:
         return Tensor(sequence.output.producer, sequence.output.via, sequence.output.rank)
 
     def _consume(self, tensor: Tensor, name: str) -> None:
+        self.events += 1
         if isinstance(tensor.producer, Layer):
             tensor.producer.uses.append(Use(Op(name), tensor.via))
 
     def _escape(self, value: Value) -> None:
         """The value reaches code we cannot follow: its consumers become unknowable."""
+        if isinstance(value, (Layer, Sequence_, ListValue, DictValue, Tensor)):
+            self.events += 1
         if isinstance(value, Layer):
             value.escaped = True
         elif isinstance(value, Sequence_):
@@ -810,13 +877,7 @@ class Interpreter:
 
     def _resolve_qualname(self, qualname: str) -> Value:
         spec = catalogue.lookup(qualname)
-        if spec is not None:
-            return LayerRef(spec)
-        if self.project is not None:
-            found = self.project.resolve(qualname)
-            if found is not None:
-                return found
-        return ModuleRef(qualname)
+        return LayerRef(spec) if spec is not None else ModuleRef(qualname)
 
 
 @dataclass
@@ -825,6 +886,38 @@ class _Arg:
     value: Value
     node: cst.Arg
     star: str
+
+
+def _literal(node: cst.Integer | cst.Float | cst.SimpleString) -> Value:
+    """A literal's value without `ast.literal_eval` (which costs a compile per literal)."""
+    text = node.value.replace("_", "") if not isinstance(node, cst.SimpleString) else node.value
+    try:
+        if isinstance(node, cst.Integer):
+            return Const(int(text, 0))
+        if isinstance(node, cst.Float):
+            return Const(float(text))
+    except ValueError:
+        return UNKNOWN if isinstance(node, cst.Integer) else Const(float(node.evaluated_value))
+    prefix = node.prefix.lower()
+    if "b" in prefix or "f" in prefix:
+        return UNKNOWN
+    body = text[len(prefix) + len(node.quote): -len(node.quote)]
+    if "\\" in body and "r" not in prefix:
+        return Const(node.evaluated_value)
+    return Const(body)
+
+
+def _known_keys(value: Value) -> bool:
+    return isinstance(value, DictValue) and len(value.keys) == len(value.items) and None not in value.keys
+
+
+def _drops_nothing(args: list[_Arg]) -> bool:
+    """`F.dropout(x, p=0.0)` / `F.dropout(x, 0)`: no variance shift."""
+    positional = [arg.value for arg in args if arg.keyword is None and not arg.star]
+    rate = next((arg.value for arg in args if arg.keyword in ("p", "rate")), None)
+    if rate is None and len(positional) > 1:
+        rate = positional[1]
+    return isinstance(rate, Const) and rate.value == 0
 
 
 def _first_positional(args: list[_Arg]) -> Value:

@@ -136,8 +136,9 @@ def _torch_others() -> list[LayerSpec]:
         "LogSigmoid", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink", "GLU",
     ]
     specs += [LayerSpec(name, T, Kind.ACTIVATION, ()) for name in activations]
-    pools = [f"{kind}{dims}d" for kind in ("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "LPPool",
-                                           "FractionalMaxPool") for dims in (1, 2, 3)]
+    pools = [f"{kind}{dims}d" for kind in ("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "LPPool")
+             for dims in (1, 2, 3)]
+    pools += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
     specs += [LayerSpec(name, T, Kind.POOL, ()) for name in pools]
     pads = [f"{kind}Pad{dims}d" for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
             for dims in (1, 2, 3)]

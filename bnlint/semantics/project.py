@@ -50,6 +50,8 @@ class ProjectIndex:
             path = self.module_path(module)
             if path is None:
                 continue
+            if path not in self.bn_modules:
+                return None  # a module that never names batch norm cannot contribute BN facts
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None
             if value is None or split + 1 != len(parts):
@@ -69,27 +71,36 @@ class ProjectIndex:
             self._loading.discard(key)
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """Memo key that changes when the file does (a long-running process sees edits)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), 0, 0)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
 @lru_cache(maxsize=256)
-def _parse_file(path: Path) -> cst.Module | None:
+def _parse_file(path: Path, key: tuple[str, int, int]) -> cst.Module | None:
     try:
         return cst.parse_module(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
         return None
 
 
-_BINDINGS: dict[str, dict[str, Value]] = {}
+_BINDINGS: dict[tuple[str, int, int], dict[str, Value]] = {}
 
 
 def _load_bindings(path: Path, project: ProjectIndex) -> dict[str, Value] | None:
     """Interpret a module's top level once per process and keep what it binds."""
-    key = str(path)
+    key = _file_key(path)
     if key in _BINDINGS:
         return _BINDINGS[key]
-    module = _parse_file(path)
+    module = _parse_file(path, key)
     if module is None:
         return None
     name, is_package = module_name_for(path)
-    interpreter = Interpreter(FileModel(key, module), name, is_package, project)
+    interpreter = Interpreter(FileModel(str(path), module), name, is_package, project)
     try:
         bindings = interpreter.load_module()
     except RecursionError:

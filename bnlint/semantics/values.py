@@ -174,9 +174,11 @@ class ListValue(Value):
 
 @dataclass(eq=False)
 class DictValue(Value):
-    """An OrderedDict / dict literal: its values in order (for Sequential(OrderedDict(...)))."""
+    """An OrderedDict / dict: its values in order (for Sequential(OrderedDict(...))) and,
+    where they are string literals, its keys (for `Conv2d(..., **kwargs)`)."""
 
     items: list[Value]
+    keys: list[str | None] = field(default_factory=list)
 
 
 @dataclass(eq=False)

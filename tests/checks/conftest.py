@@ -1,0 +1,44 @@
+"""Helpers for the rule tests: lint a snippet and compare with markers written in it.
+
+A snippet marks each line where a finding is expected with a trailing comment
+`# expect: BN304` (several codes: `# expect: BN302, BN304`). The marker sits on the
+anchor line rules.md names: the BN constructor (BN302/BN303/BN305), the conv/linear/dense
+constructor (BN304), the `momentum=` argument (BN306).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from bnlint.engine import lint_source
+
+_MARKER = re.compile(r"#\s*expect:\s*(BN\d{3}(?:\s*,\s*BN\d{3})*)")
+
+
+def dedent(source: str) -> str:
+    """A triple-quoted snippet as a file: common indentation and the leading newline removed."""
+    return textwrap.dedent(source).lstrip("\n")
+
+
+def codes_at(source: str, path: str = "example.py") -> list[tuple[str, int]]:
+    """Every finding of the (dedented) source as sorted (code, line) pairs."""
+    return sorted((d.code, d.line) for d in lint_source(dedent(source), path))
+
+
+def expected_at(source: str) -> list[tuple[str, int]]:
+    """The (code, line) pairs the snippet's `# expect:` markers announce."""
+    pairs = []
+    for number, line in enumerate(dedent(source).splitlines(), start=1):
+        match = _MARKER.search(line)
+        if match:
+            pairs += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(pairs)
+
+
+
+def assert_matches_markers(source: str, code: str, *, flagged: bool) -> None:
+    """The snippet's findings are exactly its markers, which do (or do not) include `code`."""
+    expected = expected_at(source)
+    assert any(marked == code for marked, _ in expected) == flagged
+    assert codes_at(source) == expected

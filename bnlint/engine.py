@@ -31,7 +31,7 @@ from bnlint.fixes import FixMode, apply_edits, applicable, still_valid, unified_
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import ProjectIndex
+from bnlint.semantics.project import ProjectIndex, parse
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"
@@ -76,14 +76,19 @@ class Linter:
         if not self._may_matter(text):
             return self._syntax_check(text, path)
         try:
-            module = cst.parse_module(text)
+            module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
         except cst.ParserSyntaxError:
-            return self._syntax_check(text, path)
+            module = None
         except RecursionError:
             return []
+        if module is None:
+            return self._syntax_check(text, path)
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         model = FileModel(str(file_path) if file_path else path, module)
-        Interpreter(model, module_name, is_package, self.project).analyse()
+        try:
+            Interpreter(model, module_name, is_package, self.project).analyse()
+        except RecursionError:  # pathologically nested code: no model, no findings
+            return []
         context = CheckContext(model)
         findings = [
             finding
@@ -249,7 +254,11 @@ def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
         return FileResult(display_path(job.path), error=str(error)), []
     if linter.project is not None:
         linter.project.loaded_files.clear()
-    result, _ = linter.lint_file(source)
+    try:
+        result, _ = linter.lint_file(source)
+    except Exception as error:  # noqa: BLE001 - one file's bug must not end the whole run
+        message = f"{source.display_path}: internal error ({type(error).__name__}: {error}); please report it"
+        return FileResult(source.display_path, error=message), []
     dependencies = sorted(str(path) for path in linter.project.loaded_files) if linter.project else []
     return result, dependencies
 

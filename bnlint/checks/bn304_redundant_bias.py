@@ -18,6 +18,8 @@ class RedundantBias(Check):
     code = "BN304"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
+        if not context.model.complete:
+            return  # an analysis cut short may have missed a use that needs the bias
         by_node: dict[cst.Call, list[Layer]] = {}
         for layer in context.model.own_layers():
             if layer.spec.kind in (Kind.CONV, Kind.LINEAR) and layer.spec.bias:

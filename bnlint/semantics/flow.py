@@ -153,7 +153,10 @@ class Interpreter:
     def load_module(self) -> dict[str, Value]:
         """Execute the module body only: bindings other files import."""
         frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
-        self._exec_block(self.model.module.body, frame, collect=False)
+        try:
+            self._exec_block(self.model.module.body, frame, collect=False)
+        except _BudgetExceeded:
+            self.model.complete = False
         return self.globals
 
     def analyse(self) -> FileModel:

@@ -7,7 +7,7 @@ interpreted only when another file imports something from it, once per process.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 
 import libcst as cst
@@ -71,32 +71,42 @@ class ProjectIndex:
             self._loading.discard(key)
 
 
-def _file_key(path: Path) -> tuple[str, int, int]:
-    """Memo key that changes when the file does (a long-running process sees edits)."""
+_MAX_PARSED = 128
+_PARSED: OrderedDict[tuple[str, int], cst.Module | None] = OrderedDict()
+_BINDINGS: dict[tuple[str, int], dict[str, Value]] = {}
+
+
+def parse(path: Path, text: str) -> cst.Module | None:
+    """Parse a file's text once per process, whether it is linted or imported by a file
+    being linted (then it is usually both). Keyed by content, so an edited file is reparsed.
+    None when LibCST cannot parse it."""
+    key = (str(path), hash(text))
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
     try:
-        stat = path.stat()
-    except OSError:
-        return (str(path), 0, 0)
-    return (str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=256)
-def _parse_file(path: Path, key: tuple[str, int, int]) -> cst.Module | None:
-    try:
-        return cst.parse_module(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
-        return None
-
-
-_BINDINGS: dict[tuple[str, int, int], dict[str, Value]] = {}
+        module: cst.Module | None = cst.parse_module(text)
+    except cst.ParserSyntaxError:
+        module = None
+    _PARSED[key] = module
+    if len(_PARSED) > _MAX_PARSED:
+        _PARSED.popitem(last=False)
+    return module
 
 
 def _load_bindings(path: Path, project: ProjectIndex) -> dict[str, Value] | None:
     """Interpret a module's top level once per process and keep what it binds."""
-    key = _file_key(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    key = (str(path), hash(text))
     if key in _BINDINGS:
         return _BINDINGS[key]
-    module = _parse_file(path, key)
+    try:
+        module = parse(path, text)
+    except RecursionError:
+        module = None
     if module is None:
         return None
     name, is_package = module_name_for(path)

@@ -3,7 +3,6 @@ counts as linear forms, and facts that cross files (with the result cache)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from bnlint import engine
 from bnlint.config import load_config
 from bnlint.diagnostics import FileResult
 from bnlint.engine import RunOptions, RunResult, lint_paths
-from bnlint.semantics import project
 from bnlint.semantics.layers import Framework, Kind, lookup
 from bnlint.semantics.names import import_bindings
 from bnlint.semantics.values import Count
@@ -159,19 +157,6 @@ def package(tmp_path: Path) -> Path:
     return models
 
 
-def _forget_project_modules() -> None:
-    """What this process memoised about project modules; a new CLI run starts without it."""
-    project._BINDINGS.clear()
-    project._parse_file.cache_clear()
-
-
-@pytest.fixture
-def fresh_process() -> Iterator[None]:
-    _forget_project_modules()
-    yield
-    _forget_project_modules()
-
-
 def _findings(run: RunResult) -> dict[str, list[tuple[str, int]]]:
     return {Path(result.path).name: [(d.code, d.line) for d in result.diagnostics] for result in run.results}
 
@@ -181,7 +166,7 @@ def _lint(package: Path, use_cache: bool) -> RunResult:
     return lint_paths([str(package)], load_config(package.parent), options)
 
 
-def test_findings_depend_on_imported_helpers(package: Path, fresh_process: None) -> None:
+def test_findings_depend_on_imported_helpers(package: Path) -> None:
     assert _findings(_lint(package, use_cache=False)) == {
         "__init__.py": [],
         "blocks.py": [("BN304", 5)],  # conv_bn's biased conv, reported where it is written
@@ -206,25 +191,22 @@ def _record_linted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return linted
 
 
-def test_cache_gives_identical_results_and_skips_work(package: Path, fresh_process: None,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_gives_identical_results_and_skips_work(package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _findings(_lint(package, use_cache=True))
     linted = _record_linted(monkeypatch)
     assert _findings(_lint(package, use_cache=True)) == first
     assert linted == []
 
 
-def test_editing_an_imported_module_invalidates_dependents(package: Path, fresh_process: None,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_editing_an_imported_module_invalidates_dependents(package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _findings(_lint(package, use_cache=True))["net.py"] == [("BN304", NET_CONV_LINE)]
     (package / "blocks.py").write_text(BLOCKS.replace("return nn.BatchNorm2d(c)", "return nn.Identity()"))
-    _forget_project_modules()
     linted = _record_linted(monkeypatch)
     assert _findings(_lint(package, use_cache=True))["net.py"] == []
     assert sorted(linted) == ["blocks.py", "net.py"]  # __init__.py depends on nothing: still cached
 
 
-def test_editing_an_imported_module_within_one_process(package: Path, fresh_process: None) -> None:
+def test_editing_an_imported_module_within_one_process(package: Path) -> None:
     assert _findings(_lint(package, use_cache=False))["net.py"] == [("BN304", NET_CONV_LINE)]
     (package / "blocks.py").write_text(BLOCKS.replace("return nn.BatchNorm2d(c)", "return nn.Identity()"))
     assert _findings(_lint(package, use_cache=False))["net.py"] == []

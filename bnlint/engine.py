@@ -7,13 +7,14 @@ batch norm (directly or through a project module they import) only get a syntax 
 
 from __future__ import annotations
 
-import ast
+import gc
 import hashlib
 import os
 import pickle
-import re
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,14 +32,12 @@ from bnlint.fixes import FixMode, apply_edits, applicable, still_valid, unified_
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import ProjectIndex, parse
+from bnlint.semantics.project import BN_TEXT, ProjectIndex, parse
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"
 MAX_FIX_ROUNDS = 8
-_BN_TEXT = re.compile(r"batch_?norm", re.I)
-_BN_BYTES = re.compile(rb"batch_?norm", re.I)
-_IMPORTS = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+_GC_THRESHOLDS = (100_000, 50, 100)
 _PARALLEL_THRESHOLD = 16  # fewer files than this are not worth starting processes for
 
 
@@ -73,7 +72,7 @@ class Linter:
 
     def analyse(self, text: str, path: str, file_path: Path | None = None) -> list[Diagnostic]:
         """Findings for a text, in the text's own coordinates, before suppressions."""
-        if not self._may_matter(text):
+        if not self._may_matter(text, file_path):
             return self._syntax_check(text, path)
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
@@ -98,24 +97,19 @@ class Linter:
         ]
         return _to_diagnostics(findings, module, path) if findings else []
 
-    def _may_matter(self, text: str) -> bool:
-        """The cheap text test: BN is named here, or in a project module imported here."""
-        if _BN_TEXT.search(text):
+    def _may_matter(self, text: str, file_path: Path | None) -> bool:
+        """The cheap text test: BN is named here, or a project name imported here involves it."""
+        if BN_TEXT.search(text):
             return True
-        if self.project is None or not self.project.bn_modules:
-            return False
-        for match in _IMPORTS.finditer(text):
-            module = match.group(1) or match.group(2)
-            path = self.project.module_path(module) or self.project.module_path(module.rsplit(".", 1)[0])
-            if path is not None and path in self.project.bn_modules:
-                return True
-        return False
+        return self.project is not None and self.project.imports_batch_norm(text, file_path)
 
     def _syntax_check(self, text: str, path: str) -> list[Diagnostic]:
         if SYNTAX_ERROR not in self.config.enabled_codes:
             return []
         try:
-            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            with warnings.catch_warnings():  # invalid escape sequences and the like are not ours to report
+                warnings.simplefilter("ignore")
+                compile(text, path, "exec", dont_inherit=True)  # bytecode: cheaper than building AST objects
         except SyntaxError as error:
             line = error.lineno or 1
             column = error.offset or 1
@@ -239,7 +233,21 @@ _worker_linter: Linter | None = None
 
 def _init_worker(config: Config, project: ProjectIndex) -> None:
     global _worker_linter
+    gc.set_threshold(*_GC_THRESHOLDS)
     _worker_linter = Linter(config, project)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Cached syntax trees are millions of long-lived objects that every full collection
+    walks again; linting allocates fast, so default thresholds spend a third of the run
+    there. Few cycles are created, so collecting rarely is enough."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def _lint_job(job: _Job) -> tuple[FileResult, list[str]]:
@@ -329,7 +337,7 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
             continue
         jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
     digests = {str(job.path): job.digest for job in jobs}
-    project = ProjectIndex(files, bn_modules={job.path for job in jobs if _BN_BYTES.search(job.data)})
+    project = ProjectIndex(files)
     cache = _Cache(options.cache_dir, config, options.use_cache)
     results: list[FileResult] = list(unreadable)
     pending: list[_Job] = []
@@ -339,9 +347,10 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
             results.append(cached)
         else:
             pending.append(job)
-    for job, (result, dependencies) in _run_jobs(pending, config, project, options):
-        cache.put(job, result, dependencies, digests)
-        results.append(result)
+    with _fewer_collections():
+        for job, (result, dependencies) in _run_jobs(pending, config, project, options):
+            cache.put(job, result, dependencies, digests)
+            results.append(result)
     cache.save()
     run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files))
     if options.fix is not FixMode.NONE:

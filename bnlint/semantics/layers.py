@@ -133,8 +133,8 @@ def _torch_others() -> list[LayerSpec]:
     activations = [
         "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
         "Tanh", "Hardswish", "Hardsigmoid", "Hardtanh", "Softplus", "Softsign", "Softmax", "Softmax2d", "LogSoftmax",
-        "LogSigmoid", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink", "GLU",
-    ]
+        "LogSigmoid", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",
+    ]  # not GLU: it halves its dimension, so channel counts do not pass through it
     specs += [LayerSpec(name, T, Kind.ACTIVATION, ()) for name in activations]
     pools = [f"{kind}{dims}d" for kind in ("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "LPPool")
              for dims in (1, 2, 3)]

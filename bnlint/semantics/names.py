@@ -6,6 +6,8 @@ costs several times the parse itself; bnlint only needs what each import binds.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import libcst as cst
@@ -21,10 +23,8 @@ def dotted_name(expr: cst.BaseExpression) -> str | None:
     return None
 
 
-def _absolute_module(node: cst.ImportFrom, module_name: str, is_package: bool) -> str | None:
-    """The absolute module an ImportFrom names, resolving `from .x import y`."""
-    target = dotted_name(node.module) if node.module else ""
-    level = len(node.relative)
+def absolute_module(level: int, target: str, module_name: str, is_package: bool) -> str | None:
+    """The absolute module `from <level dots><target> import ...` names inside a module."""
     if level == 0:
         return target
     package = module_name.split(".") if is_package else module_name.split(".")[:-1]
@@ -32,6 +32,39 @@ def _absolute_module(node: cst.ImportFrom, module_name: str, is_package: bool) -
         return None
     base = package[: len(package) - (level - 1)]
     return ".".join(part for part in [*base, target] if part)
+
+
+def imports_in_text(text: str, module_name: str, is_package: bool) -> Iterator[tuple[str, list[tuple[str, str]] | None]]:
+    """The imports of a source text, found without parsing it: (absolute module, [(name,
+    local alias)]) for `from M import ...`, (module, None) for `import M`. Used by the cheap
+    test that decides whether a file is worth parsing at all."""
+    for match in _IMPORT_TEXT.finditer(text):
+        if match.group("plain"):
+            for part in match.group("plain").split(","):
+                module = part.split(" as ")[0].strip()
+                if module:
+                    yield module, None
+            continue
+        dots, target = match.group("dots"), match.group("target") or ""
+        module = absolute_module(len(dots), target, module_name, is_package)
+        if module is None:
+            continue
+        names = []
+        listed = _COMMENT.sub("", match.group("names")).replace("\\\n", " ").strip("() \t\n")
+        for part in listed.split(","):
+            pieces = part.split(" as ")
+            name = pieces[0].strip()
+            if name.isidentifier():
+                names.append((name, pieces[1].strip() if len(pieces) > 1 else name))
+        yield module, names
+
+
+_COMMENT = re.compile(r"#[^\n]*")
+_IMPORT_TEXT = re.compile(
+    r"^[ \t]*(?:import[ \t]+(?P<plain>[\w. ,]+)"
+    r"|from[ \t]+(?P<dots>\.*)(?P<target>[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]*))",
+    re.M,
+)
 
 
 def import_bindings(
@@ -52,7 +85,8 @@ def import_bindings(
         return bindings
     if isinstance(node.names, cst.ImportStar):
         return bindings
-    module = _absolute_module(node, module_name, is_package)
+    target = dotted_name(node.module) if node.module else ""
+    module = absolute_module(len(node.relative), target or "", module_name, is_package)
     if module is None:
         return bindings
     for alias in node.names:

@@ -6,21 +6,29 @@ interpreted only when another file imports something from it, once per process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 import libcst as cst
 
 from bnlint.semantics.flow import FileModel, Interpreter
-from bnlint.semantics.names import module_name_for
+from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.values import Value
 
 
+BN_TEXT = re.compile(r"batch_?norm", re.I)
+_DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
+# Frameworks whose names also appear as folders inside projects (keras/src/backend/torch/):
+# `import torch.nn` never means such a folder.
+_EXTERNAL_ROOTS = frozenset({"torch", "tensorflow", "keras", "tf_keras", "jax", "flax", "numpy"})
+# A top-level definition: what a module exports, and where its source text starts.
+_TOP_LEVEL = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
+
+
 class ProjectIndex:
-    def __init__(self, paths: Iterable[Path], bn_modules: set[Path] | None = None) -> None:
-        # Files whose text names batch norm: importing one makes a file worth analysing.
-        self.bn_modules = bn_modules or set()
+    def __init__(self, paths: Iterable[Path]) -> None:
         self.by_module: dict[str, Path] = {}
         for path in paths:
             if path.suffix != ".py":
@@ -34,11 +42,58 @@ class ProjectIndex:
             for start in range(1, len(parts)):
                 self.by_suffix.setdefault(".".join(parts[start:]), []).append(name)
         self._loading: set[str] = set()
+        self._bn_names: dict[Path, frozenset[str]] = {}
         self.loaded_files: set[Path] = set()  # what the current file's analysis depended on
+
+    def bn_names(self, path: Path) -> frozenset[str]:
+        """The top-level names of a module whose definition mentions batch norm, or that it
+        re-exports from such a module. Read from the text alone (no parse), once per process."""
+        if path in self._bn_names:
+            return self._bn_names[path]
+        self._bn_names[path] = frozenset()  # an import cycle sees nothing more
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return frozenset()
+        names: set[str] = set()
+        if BN_TEXT.search(text):
+            text = _DOCS_AND_COMMENTS.sub("", text)  # `Layer`'s docstring naming BatchNorm is no use of it
+            starts = list(_TOP_LEVEL.finditer(text))
+            for index, match in enumerate(starts):
+                end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
+                if BN_TEXT.search(text, match.start(), end):
+                    names.add(match.group(1) or match.group(2))
+        module_name, is_package = module_name_for(path)
+        for module, imported in imports_in_text(text, module_name, is_package):
+            source = self.module_path(module)
+            if source is not None and imported is not None:
+                exported = self.bn_names(source)
+                names.update(alias for name, alias in imported if name in exported)
+        self._bn_names[path] = frozenset(names)
+        return self._bn_names[path]
+
+    def imports_batch_norm(self, text: str, path: Path | None) -> bool:
+        """Whether a text imports a project name (or module) that involves batch norm."""
+        module_name, is_package = module_name_for(path) if path is not None else ("", False)
+        for module, imported in imports_in_text(text, module_name, is_package):
+            source = self.module_path(module)
+            if imported is None:
+                if source is not None and self.bn_names(source):
+                    return True
+                continue
+            for name, _ in imported:
+                if source is not None and name in self.bn_names(source):
+                    return True
+                submodule = self.module_path(f"{module}.{name}")
+                if submodule is not None and self.bn_names(submodule):
+                    return True
+        return False
 
     def module_path(self, module: str) -> Path | None:
         if module in self.by_module:
             return self.by_module[module]
+        if module.split(".")[0] in _EXTERNAL_ROOTS:
+            return None
         candidates = self.by_suffix.get(module, [])
         return self.by_module[candidates[0]] if len(candidates) == 1 else None
 
@@ -50,8 +105,8 @@ class ProjectIndex:
             path = self.module_path(module)
             if path is None:
                 continue
-            if path not in self.bn_modules:
-                return None  # a module that never names batch norm cannot contribute BN facts
+            if not self.bn_names(path):
+                return None  # a module that never involves batch norm cannot contribute BN facts
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None
             if value is None or split + 1 != len(parts):

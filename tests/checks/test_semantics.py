@@ -210,3 +210,12 @@ def test_editing_an_imported_module_within_one_process(package: Path) -> None:
     assert _findings(_lint(package, use_cache=False))["net.py"] == [("BN304", NET_CONV_LINE)]
     (package / "blocks.py").write_text(BLOCKS.replace("return nn.BatchNorm2d(c)", "return nn.Identity()"))
     assert _findings(_lint(package, use_cache=False))["net.py"] == []
+
+
+def test_glu_halves_channels_so_counts_do_not_pass_through_it() -> None:
+    source = """
+        import torch.nn as nn
+
+        gated = nn.Sequential(nn.Conv1d(16, 64, 3, bias=False), nn.GLU(dim=1), nn.BatchNorm1d(32))
+    """
+    assert codes_at(source) == []

@@ -44,13 +44,21 @@ class NumFeaturesMismatch(Check):
                 continue
             parameter = source.spec.out_channels or source.spec.num_features
             channels = as_count(source.arg(parameter))
-            if channels is None or not expected.differs_from(channels):
+            if channels is None:
                 continue
+            condition = ""
+            if not expected.differs_from(channels):
+                # Not different for every value: report it when the default arguments disagree.
+                with_defaults = expected.with_defaults(), channels.with_defaults()
+                if None in with_defaults or with_defaults[0] == with_defaults[1]:
+                    continue
+                condition = f" (with the default arguments: {int(with_defaults[0])} vs {int(with_defaults[1])})"
             given = bn.args[bn.spec.num_features]
             produced = source.args.get(parameter)
             message = (
                 f"{bn.spec.name}({_shown(context, given.node, expected)}) is fed "
                 f"{_shown(context, produced.node if produced else None, channels)} channels by {source.spec.name}"
+                f"{condition}"
             )
             yield Finding(self.code, bn.node, message, self._fix(given.node, produced.node if produced else None))
             return

@@ -175,6 +175,34 @@ class Interpreter:
 
     # ----- statements ---------------------------------------------------------------------
 
+    def _branches(self, frame: Frame, bodies: list[Callable[[Frame], None]]) -> None:
+        """Run alternative bodies from the same state and join what they bound: locals, and
+        the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
+        instance = frame.self_value
+        before = dict(instance.attributes) if instance is not None else {}
+        branches, attributes = [], []
+        for body in bodies:
+            branch = frame.branch()
+            if instance is not None:
+                instance.attributes.clear()
+                instance.attributes.update(before)
+            body(branch)
+            branches.append(branch)
+            if instance is not None:
+                attributes.append(dict(instance.attributes))
+        frame.merge(*branches, joiner=self._join)
+        if instance is None:
+            return
+        instance.attributes.clear()
+        for name in set().union(*attributes):
+            # An attribute one branch never sets keeps the other's value: code using it
+            # runs under the same condition that created it.
+            values = [state[name] for state in attributes if name in state]
+            merged = values[0]
+            for value in values[1:]:
+                merged = self._join(merged, value)
+            instance.attributes[name] = merged
+
     def _join(self, left: Value, right: Value) -> Value:
         """Like `join`, but two different tensors meeting after a branch are each used by
         code we cannot attribute: `x = conv(x); if use_bn: x = bn(x)` needs conv's bias."""
@@ -210,26 +238,27 @@ class Interpreter:
                 self.pending.append((cls, frame))
         elif isinstance(node, cst.If):
             self._eval(node.test, frame)
-            body, other = frame.branch(), frame.branch()
-            self._exec_block(node.body.body, body, collect)
-            if node.orelse is not None:
-                orelse = node.orelse
-                if isinstance(orelse, cst.If):
-                    self._exec_statement(orelse, other, collect)
-                else:
-                    self._exec_block(orelse.body.body, other, collect)
-            frame.merge(body, other, joiner=self._join)
+            orelse = node.orelse
+            if isinstance(orelse, cst.If):
+                other: Callable[[Frame], None] = lambda branch: self._exec_statement(orelse, branch, collect)
+            elif orelse is not None:
+                other = lambda branch: self._exec_block(orelse.body.body, branch, collect)
+            else:
+                other = _nothing
+            self._branches(frame, [lambda branch: self._exec_block(node.body.body, branch, collect), other])
         elif isinstance(node, (cst.For, cst.While)):
             if isinstance(node, cst.For):
                 iterated = self._eval(node.iter, frame)
                 self._assign(node.target, self._element_of(iterated), frame)
             else:
                 self._eval(node.test, frame)
-            looped, skipped = frame.branch(), frame.branch()
-            self._exec_block(node.body.body, looped, collect)
-            if node.orelse is not None:
-                self._exec_block(node.orelse.body.body, looped, collect)
-            frame.merge(looped, skipped, joiner=self._join)
+
+            def loop(branch: Frame) -> None:
+                self._exec_block(node.body.body, branch, collect)
+                if node.orelse is not None:
+                    self._exec_block(node.orelse.body.body, branch, collect)
+
+            self._branches(frame, [loop, _nothing])  # the body may run, or not
         elif isinstance(node, cst.With):
             for item in node.items:
                 value = self._eval(item.item, frame)
@@ -238,11 +267,10 @@ class Interpreter:
             self._exec_block(node.body.body, frame, collect)
         elif isinstance(node, cst.Try):
             self._exec_block(node.body.body, frame, collect)
-            handlers = [frame.branch() for _ in node.handlers]
-            for handler, branch in zip(node.handlers, handlers):
-                self._exec_block(handler.body.body, branch, collect)
-            if handlers:
-                frame.merge(frame.branch(), *handlers, joiner=self._join)
+            if node.handlers:
+                handlers = [lambda branch, h=handler: self._exec_block(h.body.body, branch, collect)
+                            for handler in node.handlers]
+                self._branches(frame, [_nothing, *handlers])
             if node.orelse is not None:
                 self._exec_block(node.orelse.body.body, frame, collect)
             if node.finalbody is not None:
@@ -889,6 +917,10 @@ class _Arg:
     value: Value
     node: cst.Arg
     star: str
+
+
+def _nothing(frame: Frame) -> None:
+    """The branch that runs no code (an if without else, a loop that runs zero times)."""
 
 
 def _literal(node: cst.Integer | cst.Float | cst.SimpleString) -> Value:

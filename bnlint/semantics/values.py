@@ -37,14 +37,17 @@ class Const(Value):
 
 @dataclass(frozen=True)
 class Count(Value):
-    """A linear form `sum(coef * symbol) + const` over positive integer symbols."""
+    """A linear form `sum(coef * symbol) + const` over positive integer symbols, with the
+    default value of each symbol that has one (a parameter's default argument)."""
 
     terms: tuple[tuple[str, Fraction], ...]
     const: Fraction = Fraction(0)
+    defaults: frozenset[tuple[str, Fraction]] = frozenset()
 
     @staticmethod
-    def symbol(name: str) -> Count:
-        return Count(((name, Fraction(1)),))
+    def symbol(name: str, default: int | None = None) -> Count:
+        defaults = frozenset({(name, Fraction(default))}) if default is not None else frozenset()
+        return Count(((name, Fraction(1)),), Fraction(0), defaults)
 
     @staticmethod
     def number(number: int | float) -> Count:
@@ -55,7 +58,7 @@ class Count(Value):
         for name, coef in other.terms:
             merged[name] = merged.get(name, Fraction(0)) + sign * coef
         terms = tuple(sorted((name, coef) for name, coef in merged.items() if coef))
-        return Count(terms, self.const + sign * other.const)
+        return Count(terms, self.const + sign * other.const, self.defaults | other.defaults)
 
     def __add__(self, other: Count) -> Count:
         return self._combine(other, 1)
@@ -64,11 +67,19 @@ class Count(Value):
         return self._combine(other, -1)
 
     def scale(self, factor: Fraction) -> Count:
-        return Count(tuple((name, coef * factor) for name, coef in self.terms if coef * factor), self.const * factor)
+        terms = tuple((name, coef * factor) for name, coef in self.terms if coef * factor)
+        return Count(terms, self.const * factor, self.defaults)
 
     @property
     def concrete(self) -> Fraction | None:
         return None if self.terms else self.const
+
+    def with_defaults(self) -> Fraction | None:
+        """The value when every symbol takes its default (None if one has none)."""
+        defaults = dict(self.defaults)
+        if any(name not in defaults for name, _ in self.terms):
+            return None
+        return self.const + sum((coef * defaults[name] for name, coef in self.terms), Fraction(0))
 
     def differs_from(self, other: Count) -> bool:
         """True when the two counts differ for every assignment of positive symbols."""
@@ -235,7 +246,10 @@ def as_count(value: Value) -> Count | None:
     if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
         return Count.number(value.value)
     if isinstance(value, Param):
-        return Count.symbol(f"param:{value.name}")
+        default = value.default
+        number = default.value if isinstance(default, Const) else None
+        usable = isinstance(number, int) and not isinstance(number, bool)
+        return Count.symbol(f"param:{value.name}", number if usable else None)
     return None
 
 

@@ -237,6 +237,22 @@ POSITIVE = [
         """,
         id="keras-subclassed-call",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Stem(nn.Module):
+            def __init__(self, in_channels=3, width=64):
+                super().__init__()
+                self.conv = nn.Conv2d(in_channels, width, 3, bias=False)
+                self.bn = nn.BatchNorm2d(32)  # expect: BN302
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+        """,
+        id="default-argument-disagrees",
+    ),
 ]
 
 NEGATIVE = [
@@ -419,6 +435,42 @@ NEGATIVE = [
         x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="conv1_bn")(x)
         """,
         id="keras-applications-axis-from-image-data-format",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Stem(nn.Module):
+            def __init__(self, in_channels, width=64):
+                super().__init__()
+                self.conv = nn.Conv2d(in_channels, width, 3, bias=False)
+                self.bn = nn.BatchNorm2d(in_channels)  # in_channels has no default: may equal width
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+        """,
+        id="no-default-to-compare",
+    ),
+    pytest.param(
+        """
+        import tensorflow as tf
+
+
+        class ConvBlock(tf.keras.layers.Layer):
+            def __init__(self, filters):
+                super().__init__()
+                if tf.keras.backend.image_data_format() == "channels_last":
+                    self._bn_axis = -1
+                else:
+                    self._bn_axis = 1
+                self._conv = tf.keras.layers.Conv2D(filters, 3, use_bias=False)
+                self._norm = tf.keras.layers.BatchNormalization(axis=self._bn_axis)
+
+            def call(self, inputs):
+                return self._norm(self._conv(inputs))
+        """,
+        id="keras-axis-chosen-per-branch-on-self",
     ),
 ]
 

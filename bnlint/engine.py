@@ -264,7 +264,7 @@ def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
         linter.project.loaded_files.clear()
     try:
         result, _ = linter.lint_file(source)
-    except Exception as error:  # noqa: BLE001 - one file's bug must not end the whole run
+    except Exception as error:  # one file's bug must not end the whole run
         message = f"{source.display_path}: internal error ({type(error).__name__}: {error}); please report it"
         return FileResult(source.display_path, error=message), []
     dependencies = sorted(str(path) for path in linter.project.loaded_files) if linter.project else []
@@ -367,12 +367,12 @@ def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
         if workers == 1 or len(jobs) < _PARALLEL_THRESHOLD:
             linter = Linter(config, project)
             outcomes: Iterable[tuple[FileResult, list[str]]] = (_lint_one(linter, job) for job in jobs)
-            for job, outcome in zip(jobs, outcomes):
+            for job, outcome in zip(jobs, outcomes, strict=True):
                 _advance(progress)
                 yield job, outcome
             return
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project)) as pool:
-            for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4)):
+            for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4), strict=True):
                 _advance(progress)
                 yield job, outcome
     finally:

@@ -65,9 +65,8 @@ def still_valid(text: str) -> bool:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    return "".join(
-        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}")
-    )
+    old, new = (path, path) if path.startswith("/") else (f"a/{path}", f"b/{path}")
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), old, new))
 
 
 def write_atomically(path: Path, data: bytes, expected: bytes) -> bool:

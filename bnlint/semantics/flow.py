@@ -22,8 +22,8 @@ from bnlint.semantics.layers import Kind
 from bnlint.semantics.names import import_bindings
 from bnlint.semantics.values import (
     UNKNOWN,
-    Unknown,
     ArgInfo,
+    AttributeWrite,
     ClassValue,
     Const,
     Count,
@@ -34,11 +34,13 @@ from bnlint.semantics.values import (
     LayerRef,
     ListValue,
     ModuleRef,
+    Narrowed,
     Op,
     Param,
     Sequence_,
     Tensor,
     Use,
+    Unknown,
     Value,
     as_count,
     join,
@@ -124,6 +126,7 @@ class FileModel:
     layers: list[Layer] = field(default_factory=list)
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)
+    attribute_writes: list[AttributeWrite] = field(default_factory=list)
     complete: bool = True  # False when the step budget cut the analysis short
 
     def own_layers(self) -> Iterable[Layer]:
@@ -238,14 +241,20 @@ class Interpreter:
                 self.pending.append((cls, frame))
         elif isinstance(node, cst.If):
             self._eval(node.test, frame)
-            orelse = node.orelse
-            if isinstance(orelse, cst.If):
-                other: Callable[[Frame], None] = lambda branch: self._exec_statement(orelse, branch, collect)
-            elif orelse is not None:
-                other = lambda branch: self._exec_block(orelse.body.body, branch, collect)
-            else:
-                other = _nothing
-            self._branches(frame, [lambda branch: self._exec_block(node.body.body, branch, collect), other])
+            narrowed = self._narrowing(node.test, frame)
+
+            def body(branch: Frame) -> None:
+                if narrowed is not None:
+                    branch.locals[narrowed[0]] = narrowed[1]
+                self._exec_block(node.body.body, branch, collect)
+
+            def other(branch: Frame) -> None:
+                if isinstance(node.orelse, cst.If):  # elif
+                    self._exec_statement(node.orelse, branch, collect)
+                elif node.orelse is not None:
+                    self._exec_block(node.orelse.body.body, branch, collect)
+
+            self._branches(frame, [body, other])
         elif isinstance(node, (cst.For, cst.While)):
             if isinstance(node, cst.For):
                 iterated = self._eval(node.iter, frame)
@@ -282,6 +291,7 @@ class Interpreter:
         if isinstance(node, cst.Assign):
             value = self._eval(node.value, frame)
             for target in node.targets:
+                self._record_layer_write(target.target, value, node.value, frame)
                 self._assign(target.target, value, frame)
         elif isinstance(node, cst.AnnAssign):
             if node.value is not None:
@@ -307,6 +317,28 @@ class Interpreter:
                 if "." in local:  # `import a.b` without alias binds `a`
                     continue
                 frame.locals[local] = self._resolve_qualname(qualname)
+
+    def _record_layer_write(self, target: cst.BaseExpression, value: Value, node: cst.BaseExpression,
+                            frame: Frame) -> None:
+        """`m.momentum = 0.9` where `m` passed `isinstance(m, nn.BatchNorm2d)`."""
+        if not isinstance(target, cst.Attribute) or frame.path != self.model.path:
+            return
+        owner = self._eval(target.value, frame)
+        if isinstance(owner, Narrowed):
+            self.model.attribute_writes.append(AttributeWrite(owner.spec, target.attr.value, value, node))
+
+    def _narrowing(self, test: cst.BaseExpression, frame: Frame) -> tuple[str, Value] | None:
+        """`isinstance(name, BNClass)` or `isinstance(name, (nn.BatchNorm1d, nn.BatchNorm2d))`:
+        inside the branch, `name` is a layer of that class."""
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
+            return None
+        classes = self._eval(test.args[1].value, frame)
+        refs = classes.items if isinstance(classes, ListValue) else [classes]
+        specs = [ref.spec for ref in refs if isinstance(ref, LayerRef)]
+        if not specs or len(specs) != len(refs) or len({(spec.framework, spec.kind) for spec in specs}) != 1:
+            return None
+        return test.args[0].value.value, Narrowed(specs[0])
 
     def _assign(self, target: cst.BaseExpression, value: Value, frame: Frame) -> None:
         if isinstance(target, cst.Name):
@@ -603,9 +635,9 @@ class Interpreter:
                 return right_count.scale(left_count.concrete)
             if right_count.concrete is not None:
                 return left_count.scale(right_count.concrete)
-        if isinstance(operator, (cst.FloorDivide, cst.FloorDivideAssign)) and right_count.concrete:
-            if left_count.concrete is not None:
-                return Count.number(int(left_count.concrete // right_count.concrete))
+        floor_division = isinstance(operator, (cst.FloorDivide, cst.FloorDivideAssign))
+        if floor_division and right_count.concrete and left_count.concrete is not None:
+            return Count.number(int(left_count.concrete // right_count.concrete))
         return UNKNOWN
 
     # ----- calls --------------------------------------------------------------------------
@@ -765,7 +797,7 @@ class Interpreter:
                 # `**dd` with dd = {"device": ..., "dtype": ...}: bound by name, with no node
                 # of their own to anchor a finding or a fix on.
                 assert isinstance(arg.value, DictValue)
-                for key, value in zip(arg.value.keys, arg.value.items):
+                for key, value in zip(arg.value.keys, arg.value.items, strict=True):
                     bound[str(key)] = ArgInfo(value, None)
                 continue
             if arg.star:

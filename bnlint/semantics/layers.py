@@ -49,6 +49,7 @@ class LayerSpec:
     bias: str | None = None  # parameter switching the additive bias on or off
     activation: str | None = None  # keras: a fused activation parameter
     functional: bool = False  # a function (F.batch_norm), not a layer class
+    module: str | None = None  # where it lives when not in torch.nn / keras.layers themselves
 
     @property
     def keeps_channels(self) -> bool:
@@ -99,6 +100,9 @@ def _torch_norms() -> list[LayerSpec]:
     specs.append(
         LayerSpec("SyncBatchNorm", T, Kind.BATCH_NORM, bn, defaults, num_features="num_features", bn_ranks=(2, 3, 4, 5))
     )
+    # The base class of every BatchNorm: met in `isinstance(m, _BatchNorm)` tests.
+    specs.append(LayerSpec("_BatchNorm", T, Kind.BATCH_NORM, bn, defaults, num_features="num_features",
+                           bn_ranks=(2, 3, 4, 5), module="torch.nn.modules.batchnorm"))
     specs.append(
         LayerSpec(
             "batch_norm",

@@ -121,6 +121,23 @@ class LayerRef(Value):
 
 
 @dataclass(frozen=True)
+class Narrowed(Value):
+    """A value known only by an `isinstance` test: `if isinstance(m, nn.BatchNorm2d):`."""
+
+    spec: LayerSpec
+
+
+@dataclass(frozen=True)
+class AttributeWrite:
+    """`m.momentum = 0.9` on a value narrowed to a layer class."""
+
+    spec: LayerSpec
+    attribute: str
+    value: Value
+    node: cst.BaseExpression  # the assigned expression
+
+
+@dataclass(frozen=True)
 class Op(Value):
     """A non-layer operation that produced or consumed a tensor (`add`, `relu`, `call`)."""
 

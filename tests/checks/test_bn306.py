@@ -140,6 +140,32 @@ POSITIVE = [
         """,
         id="tf1-functional-batch-normalization",
     ),
+    pytest.param(
+        """
+        from torch import nn
+        from torch.nn.modules.batchnorm import _BatchNorm
+
+
+        def port_tf_hyperparameters(model: nn.Module) -> None:
+            for module in model.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eps = 1e-3
+                    module.momentum = 0.99  # expect: BN306
+        """,
+        id="attribute-set-on-modules-narrowed-by-isinstance",
+    ),
+    pytest.param(
+        """
+        import tensorflow as tf
+
+
+        def set_bn_momentum(model):
+            for layer in model.layers:
+                if isinstance(layer, tf.keras.layers.BatchNormalization):
+                    layer.momentum = 0.1  # expect: BN306
+        """,
+        id="keras-attribute-set-on-layers-narrowed-by-isinstance",
+    ),
 ]
 
 NEGATIVE = [
@@ -209,6 +235,20 @@ NEGATIVE = [
         bn = layers.BatchNormalization(1, 0.9, 1e-5)
         """,
         id="keras-positional-convention",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def initialize(model):
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.momentum = 0.03  # the yolov5 value: PyTorch convention
+                elif isinstance(m, nn.Conv2d):
+                    m.momentum = 0.97  # not a batch norm
+        """,
+        id="attribute-in-torch-convention-or-on-another-layer",
     ),
 ]
 

@@ -150,6 +150,10 @@ class Interpreter:
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
         self.events = 0  # layers built, fed or escaped: tells whether a call touched the model
         self.project_values: dict[str, Value | None] = {}
+        # The alternative (if/loop/except) bodies running now, outermost first, each with
+        # an id of its own: items appended to a list inside them may be absent.
+        self.bodies: list[int] = []
+        self.body_count = 0
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -189,7 +193,12 @@ class Interpreter:
             if instance is not None:
                 instance.attributes.clear()
                 instance.attributes.update(before)
-            body(branch)
+            self.body_count += 1
+            self.bodies.append(self.body_count)
+            try:
+                body(branch)
+            finally:
+                self.bodies.pop()
             branches.append(branch)
             if instance is not None:
                 attributes.append(dict(instance.attributes))
@@ -300,7 +309,7 @@ class Interpreter:
             current = self._eval(node.target, frame)
             operand = self._eval(node.value, frame)
             if isinstance(current, ListValue) and isinstance(node.operator, cst.AddAssign):
-                current.items.extend(self._items_of(operand))
+                self._add_to_list(current, self._items_of(operand))
                 return
             self._assign(node.target, self._binary(current, operand, node.operator), frame)
         elif isinstance(node, cst.Expr):
@@ -540,7 +549,7 @@ class Interpreter:
                     items.extend(self._items_of(value))
                 else:
                     items.append(value)
-            return ListValue(items)
+            return ListValue(items, depth=len(self.bodies))
         if isinstance(node, cst.Dict):
             elements = [element for element in node.elements if isinstance(element, cst.DictElement)]
             keys = [self._eval(element.key, frame) for element in elements]
@@ -561,7 +570,7 @@ class Interpreter:
             inner = frame.branch()
             for clause in _comprehension_clauses(node.for_in):
                 self._assign(clause.target, self._element_of(self._eval(clause.iter, inner)), inner)
-            return ListValue([self._eval(node.elt, inner)])
+            return ListValue([self._eval(node.elt, inner)], depth=len(self.bodies))
         if isinstance(node, cst.Comparison):
             self._eval(node.left, frame)
             for target in node.comparisons:
@@ -622,7 +631,7 @@ class Interpreter:
             rank = left.rank if isinstance(left, Tensor) else None
             return Tensor(Op("arithmetic"), rank=rank)
         if isinstance(left, ListValue) and isinstance(right, ListValue) and isinstance(operator, (cst.Add, cst.AddAssign)):
-            return ListValue([*left.items, *right.items])
+            return ListValue([*left.items, *right.items], [*left.optional, *right.optional], len(self.bodies))
         left_count, right_count = as_count(left), as_count(right)
         if left_count is None or right_count is None:
             return _float_arith(left, right, operator)
@@ -716,7 +725,7 @@ class Interpreter:
             items = self._items_of(args[0].value) if args else []
             for item in items:
                 self._escape(item)
-            return ListValue(list(items))
+            return ListValue(list(items), depth=len(self.bodies))
         tensor_args = [arg.value for arg in args if isinstance(arg.value, Tensor)]
         if short in ("Input",) and qualname.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
             return Tensor(rank=self._input_rank(args))
@@ -748,23 +757,23 @@ class Interpreter:
             return Tensor(Op(name), rank=receiver.rank if name in catalogue.CHANNEL_OPS else None)
         if isinstance(receiver, ListValue) and name in _CONTAINER_METHODS and args:
             if name == "extend":
-                receiver.items.extend(self._items_of(args[0].value))
+                self._add_to_list(receiver, self._items_of(args[0].value))
             elif name == "insert" and len(args) == 2:
                 index = args[0].value
-                position = index.value if isinstance(index, Const) and isinstance(index.value, int) else len(receiver.items)
-                receiver.items.insert(position, args[1].value)
+                position = index.value if isinstance(index, Const) and isinstance(index.value, int) else None
+                self._add_to_list(receiver, [args[1].value], position)
             else:
-                receiver.items.append(args[-1].value)
+                self._add_to_list(receiver, [args[-1].value])
             return Const(None)
         if isinstance(receiver, Sequence_) and name in _CONTAINER_METHODS and args:
-            self._extend_sequence(receiver, [args[-1].value])
+            self._extend_sequence(receiver, [(args[-1].value, self._optional_group(receiver.depth))])
             return Const(None)
         if isinstance(receiver, Instance) and name in ("add_module", "register_module") and len(args) == 2:
             key, layer = args[0].value, args[1].value
             if isinstance(key, Const) and isinstance(key.value, str):
                 receiver.attributes[key.value] = layer
             if receiver.sequence is not None:
-                self._extend_sequence(receiver.sequence, [layer])
+                self._extend_sequence(receiver.sequence, [(layer, self._optional_group(receiver.sequence.depth))])
             return Const(None)
         if isinstance(receiver, _Super) and name == "__init__":
             instance = receiver.instance
@@ -814,7 +823,7 @@ class Interpreter:
     def _construct(self, ref: LayerRef, args: list[_Arg], call: cst.Call, path: str) -> Value:
         spec = ref.spec
         if spec.kind is Kind.CONTAINER:
-            sequence = Sequence_([])
+            sequence = Sequence_([], depth=len(self.bodies))
             self._extend_sequence(sequence, self._sequence_items(args))
             return sequence
         self.events += 1
@@ -829,25 +838,54 @@ class Interpreter:
         self.model.layers.append(layer)
         return layer
 
-    def _sequence_items(self, args: list[_Arg]) -> list[Value]:
-        items: list[Value] = []
+    def _sequence_items(self, args: list[_Arg]) -> list[tuple[Value, tuple[int, ...]]]:
+        """A container's items, each with the bodies that may have left it out."""
+        items: list[tuple[Value, tuple[int, ...]]] = []
         for arg in args:
             if arg.keyword not in (None, "layers"):
                 continue
-            if arg.star or isinstance(arg.value, (ListValue, DictValue)):
-                items.extend(self._items_of(arg.value))
+            if isinstance(arg.value, ListValue):
+                items.extend(arg.value.grouped())
+            elif arg.star or isinstance(arg.value, DictValue):
+                items.extend((item, ()) for item in self._items_of(arg.value))
             else:
-                items.append(arg.value)
+                items.append((arg.value, ()))
         return items
 
-    def _extend_sequence(self, sequence: Sequence_, items: list[Value]) -> None:
-        for item in items:
+    def _optional_group(self, depth: int) -> tuple[int, ...]:
+        """The bodies entered since a container was made at `depth`: () when none."""
+        return tuple(self.bodies[depth:])
+
+    def _add_to_list(self, target: ListValue, items: list[Value], position: int | None = None) -> None:
+        group = self._optional_group(target.depth)
+        if position is None:
+            target.items.extend(items)
+            target.optional.extend([group] * len(items))
+            return
+        target.items[position:position] = items
+        target.optional[position:position] = [group] * len(items)
+
+    def _extend_sequence(self, sequence: Sequence_, items: list[tuple[Value, tuple[int, ...]]]) -> None:
+        """Feed items one after another. When an optional group of items ends (the body of
+        an if or loop that added them), what came before the group may flow on directly
+        too, so both are joined."""
+        open_groups: list[tuple[int, Tensor]] = []  # (body, what flowed in before it)
+        for item, bodies in items:
+            shared = 0
+            while shared < min(len(open_groups), len(bodies)) and open_groups[shared][0] == bodies[shared]:
+                shared += 1
+            while len(open_groups) > shared:
+                _, skipped = open_groups.pop()
+                sequence.output = self._join(sequence.output, skipped)
+            open_groups += [(body, sequence.output) for body in bodies[shared:]]
             first = not sequence.items
             sequence.items.append(item)
-            before = sequence.output
-            sequence.output = self._feed(item, before)
+            sequence.output = self._feed(item, sequence.output)
             if first:
                 sequence.entry = self._entry_layers(item)
+        while open_groups:
+            _, skipped = open_groups.pop()
+            sequence.output = self._join(sequence.output, skipped)
 
     def _entry_layers(self, item: Value) -> list[Layer]:
         if isinstance(item, Layer):

@@ -191,13 +191,28 @@ class Sequence_(Value):
     items: list[Value]
     entry: list[Layer] = field(default_factory=list)  # layers that receive the container's input
     output: Tensor = field(default_factory=Tensor)
+    depth: int = 0  # how many if/loop bodies deep it was created (see ListValue)
 
 
 @dataclass(eq=False)
 class ListValue(Value):
-    """A Python list or tuple literal being built, or nn.ModuleList."""
+    """A Python list or tuple literal being built, or nn.ModuleList.
+
+    Items appended inside an if or loop body the list was created outside of may be absent:
+    `optional` holds, per item, the bodies (outermost first) that added it, () when always
+    there, so that the layer after `if use_bn: layers.append(bn)` is known to be fed by the
+    one before as well."""
 
     items: list[Value]
+    optional: list[tuple[int, ...]] = field(default_factory=list)
+    depth: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.optional) != len(self.items):
+            self.optional = [()] * len(self.items)
+
+    def grouped(self) -> list[tuple[Value, tuple[int, ...]]]:
+        return list(zip(self.items, self.optional, strict=True))
 
 
 @dataclass(eq=False)

@@ -194,6 +194,25 @@ POSITIVE = [
         """,
         id="keras-linear-activation-is-no-activation",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def make_vgg_features(cfg):
+            layers = []
+            in_channels = 3
+            for v in cfg:
+                if v == "M":
+                    layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+                else:
+                    conv = nn.Conv2d(in_channels, v, kernel_size=3, padding=1)  # expect: BN304
+                    layers += [conv, nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                    in_channels = v
+            return nn.Sequential(*layers)
+        """,
+        id="vgg-style-list-built-in-a-loop",
+    ),
 ]
 
 NEGATIVE = [
@@ -380,6 +399,35 @@ NEGATIVE = [
                 return self.act(x)
         """,
         id="conditional-bn-keeps-the-bias-needed",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_block(cin, cout, use_bn=True):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+            if use_bn:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.ReLU())
+            return nn.Sequential(*layers)
+        """,
+        id="bn-appended-only-when-enabled",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+
+
+        def build(use_bn: bool) -> keras.Sequential:
+            model = keras.Sequential()
+            model.add(keras.layers.Dense(64))
+            if use_bn:
+                model.add(keras.layers.BatchNormalization())
+            model.add(keras.layers.ReLU())
+            return model
+        """,
+        id="keras-bn-added-only-when-enabled",
     ),
 ]
 

@@ -136,6 +136,28 @@ POSITIVE = [
         """,
         id="keras-subclassed",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class MLP(nn.Module):
+            def __init__(self, d_input, d_hidden, d_output, dropout=0.1, batch_norm=True):
+                super().__init__()
+                self.dropout = nn.Dropout(dropout)
+                layers = []
+                width = d_input
+                for d in d_hidden:
+                    layers.append(nn.Linear(width, d))
+                    layers.append(self.dropout)
+                    if batch_norm:
+                        layers.append(nn.BatchNorm1d(d))  # expect: BN305
+                    width = d
+                layers.append(nn.Linear(width, d_output))
+                self.model = nn.Sequential(*layers)
+        """,
+        id="optional-bn-after-dropout-in-a-loop-built-list",
+    ),
 ]
 
 NEGATIVE = [

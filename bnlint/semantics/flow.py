@@ -524,6 +524,8 @@ class Interpreter:
             if node.value in ("True", "False", "None"):
                 return Const({"True": True, "False": False, "None": None}[node.value])
             found = frame.lookup(node.value)
+            if isinstance(found, ModuleRef) and node.value.isupper():
+                return self._project_constant(found)
             return found if found is not None else ModuleRef(f"builtins.{node.value}")
         if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
             return _literal(node)
@@ -600,7 +602,8 @@ class Interpreter:
 
     def _attribute(self, base: Value, name: str) -> Value:
         if isinstance(base, ModuleRef):
-            return self._resolve_qualname(f"{base.qualname}.{name}")
+            resolved = self._resolve_qualname(f"{base.qualname}.{name}")
+            return self._project_constant(resolved) if name.isupper() else resolved
         if isinstance(base, Instance):
             if name in base.attributes:
                 return base.attributes[name]
@@ -689,6 +692,13 @@ class Interpreter:
                 return self._apply(resolved, args, call, frame)
             return self._known_function(callee.qualname, args, call, frame)
         return self._unknown_call(args, "call")
+
+    def _project_constant(self, ref: Value) -> Value:
+        """An imported UPPER_CASE name: its literal value when a project module defines one."""
+        if not isinstance(ref, ModuleRef) or self.project is None:
+            return ref
+        value = self.project.resolve(ref.qualname, constant=True)
+        return value if isinstance(value, (Const, Count)) else ref
 
     def _project_value(self, ref: Value) -> Value | None:
         """What an imported name is in another project file, looked up only when used."""

@@ -97,15 +97,17 @@ class ProjectIndex:
         candidates = self.by_suffix.get(module, [])
         return self.by_module[candidates[0]] if len(candidates) == 1 else None
 
-    def resolve(self, qualname: str) -> Value | None:
-        """The value a qualified name has in a project file (a function, class, constant)."""
+    def resolve(self, qualname: str, constant: bool = False) -> Value | None:
+        """The value a qualified name has in a project file: a function or class from a
+        module that involves batch norm, or (`constant`) a literal from any module
+        (`from .config import BN_MOMENTUM`)."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:split])
             path = self.module_path(module)
             if path is None:
                 continue
-            if not self.bn_names(path):
+            if not constant and not self.bn_names(path):
                 return None  # a module that never involves batch norm cannot contribute BN facts
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None

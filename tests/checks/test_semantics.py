@@ -219,3 +219,39 @@ def test_glu_halves_channels_so_counts_do_not_pass_through_it() -> None:
         gated = nn.Sequential(nn.Conv1d(16, 64, 3, bias=False), nn.GLU(dim=1), nn.BatchNorm1d(32))
     """
     assert codes_at(source) == []
+
+
+SETTINGS = """\
+BN_MOMENTUM = 0.99
+STEM_WIDTH = 64
+"""
+
+STEM = """\
+import torch.nn as nn
+
+from . import settings
+from .settings import BN_MOMENTUM, STEM_WIDTH
+
+
+class Stem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, STEM_WIDTH, 3, bias=False)
+        self.bn = nn.BatchNorm2d(32, momentum=BN_MOMENTUM)
+        self.head_bn = nn.BatchNorm1d(10, momentum=settings.BN_MOMENTUM)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+"""
+
+
+def test_constants_imported_from_another_module_are_evaluated(tmp_path: Path) -> None:
+    package = tmp_path / "proj" / "nets"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "settings.py").write_text(SETTINGS)
+    (package / "stem.py").write_text(STEM)
+    assert _findings(_lint(package, use_cache=True))["stem.py"] == [("BN302", 11), ("BN306", 11), ("BN306", 12)]
+    # The constants module is a dependency: fixing it there clears the findings on the next run.
+    (package / "settings.py").write_text(SETTINGS.replace("0.99", "0.01").replace("64", "32"))
+    assert _findings(_lint(package, use_cache=True))["stem.py"] == []

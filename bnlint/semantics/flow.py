@@ -100,7 +100,7 @@ class Frame:
     def branch(self) -> Frame:
         return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth)
 
-    def merge(self, *branches: Frame, joiner: Callable[[Value, Value], Value] = join) -> None:
+    def merge(self, *branches: Frame, joiner: Callable[[Value, Value], Value]) -> None:
         """Join the locals of branches that may each have run (if/else, loop body or not)."""
         names = {
             name
@@ -143,7 +143,7 @@ class Interpreter:
         self.globals: dict[str, Value] = {}
         self.steps = 0
         self.active: set[int] = set()  # functions being inlined, against recursion
-        self.pending: list[tuple[Value, Frame | None]] = []  # functions/classes to analyse standalone
+        self.pending: list[Value] = []  # functions and classes to analyse standalone
         self.analysed: set[int] = set()
         # Helpers that, called with arguments of these kinds, touched no layer or tensor:
         # later calls skip them (most inlining targets are plain utilities).
@@ -171,7 +171,7 @@ class Interpreter:
         try:
             self._exec_block(self.model.module.body, frame, collect=True)
             while self.pending:
-                value, _ = self.pending.pop(0)
+                value = self.pending.pop(0)
                 if isinstance(value, FunctionValue):
                     self._call_standalone(value)
                 elif isinstance(value, ClassValue):
@@ -242,12 +242,12 @@ class Interpreter:
             function = FunctionValue(node, (frame.locals, *frame.scopes), frame.path)
             frame.locals[node.name.value] = function
             if collect:
-                self.pending.append((function, frame))
+                self.pending.append(function)
         elif isinstance(node, cst.ClassDef):
             cls = self._define_class(node, frame)
             frame.locals[node.name.value] = cls
             if collect:
-                self.pending.append((cls, frame))
+                self.pending.append(cls)
         elif isinstance(node, cst.If):
             self._eval(node.test, frame)
             narrowed = self._narrowing(node.test, frame)

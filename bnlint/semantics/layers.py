@@ -59,10 +59,6 @@ class LayerSpec:
     def keeps_rank(self) -> bool:
         return self.kind in _RANK_PRESERVING
 
-    @property
-    def momentum_convention(self) -> Framework:
-        return self.framework
-
 
 _CHANNEL_PRESERVING = {Kind.NORM, Kind.DROPOUT, Kind.ACTIVATION, Kind.POOL, Kind.GLOBAL_POOL, Kind.IDENTITY, Kind.PADDING}
 _RANK_PRESERVING = {Kind.NORM, Kind.DROPOUT, Kind.ACTIVATION, Kind.POOL, Kind.IDENTITY, Kind.PADDING}

@@ -105,6 +105,18 @@ class UnusedSuppression:
     cell: int | None = None
 
 
+@dataclass(frozen=True)
+class HelperEvidence:
+    """What one file saw of a layer built in a module-level helper: the finding it would
+    make at the helper, or None when a use it saw rules the finding out. `helper` and
+    `index` (the layer's call among the helper's calls) identify the layer across files."""
+
+    path: str
+    helper: str
+    index: int
+    diagnostic: Diagnostic | None
+
+
 @dataclass
 class FileResult:
     """Everything the engine learned about one file."""
@@ -112,6 +124,7 @@ class FileResult:
     path: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unused_suppressions: list[UnusedSuppression] = field(default_factory=list)
+    helper_evidence: list[HelperEvidence] = field(default_factory=list)
     # The text of each reported line, keyed by (cell or 0, line), for the `full` format.
     source_lines: dict[tuple[int, int], str] = field(default_factory=dict)
     # A one-line message for files that could not be read at all (I/O, encoding).

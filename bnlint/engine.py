@@ -22,17 +22,17 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from bnlint import __version__
-from bnlint.checks import Check, CheckContext, Finding, all_checks
+from bnlint import __version__, crossfile
+from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
 from bnlint.config import Config, load_config
-from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, Severity
+from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
 from bnlint.files import SourceFile, discover, display_path, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, still_valid, unified_diff, write_atomically
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import BN_TEXT, ProjectIndex, parse
+from bnlint.semantics.project import BN_TEXT, ProjectIndex, loaded_module, parse
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"
@@ -70,24 +70,25 @@ class Linter:
         self.project = project
         self.checks: list[Check] = [check() for check in all_checks() if check.code in config.enabled_codes]
 
-    def analyse(self, text: str, path: str, file_path: Path | None = None) -> list[Diagnostic]:
-        """Findings for a text, in the text's own coordinates, before suppressions."""
+    def analyse(self, text: str, path: str, file_path: Path | None = None) -> _Analysis:
+        """Findings for a text, in the text's own coordinates, before suppressions, and what
+        it saw of shared helpers (see bnlint.crossfile)."""
         if not self._may_matter(text, file_path):
-            return self._syntax_check(text, path)
+            return _Analysis(self._syntax_check(text, path))
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
         except cst.ParserSyntaxError:
             module = None
         except RecursionError:
-            return []
+            return _Analysis()
         if module is None:
-            return self._syntax_check(text, path)
+            return _Analysis(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         model = FileModel(str(file_path) if file_path else path, module)
         try:
             Interpreter(model, module_name, is_package, self.project).analyse()
         except RecursionError:  # pathologically nested code: no model, no findings
-            return []
+            return _Analysis()
         context = CheckContext(model)
         findings = [
             finding
@@ -95,7 +96,23 @@ class Linter:
             for finding in check.check(context)
             if self.config.is_enabled(finding.code, file_path)
         ]
-        return _to_diagnostics(findings, module, path) if findings else []
+        diagnostics = _to_diagnostics(findings, module, path) if findings else []
+        evidence = [self._evidence(use, model, path) for use in context.helper_uses]
+        return _Analysis(diagnostics, [item for item in evidence if item is not None])
+
+    def _evidence(self, use: HelperUse, model: FileModel, path: str) -> HelperEvidence | None:
+        index = crossfile.call_index(use.helper, use.node)
+        if index is None:
+            return None
+        own = use.path == model.path
+        shown = path if own else display_path(Path(use.path))
+        diagnostic = None
+        module = model.module if own else loaded_module(use.path)
+        if use.finding is not None:
+            if module is None:
+                return None  # the helper's file is no longer at hand: nothing can be placed
+            diagnostic = next(iter(_to_diagnostics([use.finding], module, shown)), None)
+        return HelperEvidence(shown, use.helper.name.value, index, diagnostic)
 
     def _may_matter(self, text: str, file_path: Path | None) -> bool:
         """The cheap text test: BN is named here, or a project name imported here involves it."""
@@ -126,7 +143,9 @@ class Linter:
         result = FileResult(source.display_path)
         if suppressions.skip_file:
             return result, []
-        raw = self.analyse(source.text, source.display_path, source.path)
+        analysis = self.analyse(source.text, source.display_path, source.path)
+        result.helper_evidence = analysis.helper_evidence
+        raw = analysis.diagnostics
         kept, unused = suppressions.apply(
             raw, source.display_path, lambda code: self.config.is_enabled(code, source.path)
         )
@@ -142,15 +161,20 @@ class Linter:
         result.diagnostics.sort(key=lambda d: d.sort_key)
         return result, kept
 
-    def fix_text(self, text: str, path: str, mode: FixMode, file_path: Path | None = None) -> tuple[str, int]:
-        """Apply fixes round after round until none is left; give up (unchanged) on doubt."""
+    def fix_text(self, text: str, path: str, mode: FixMode, file_path: Path | None = None,
+                 reported: Sequence[Diagnostic] = ()) -> tuple[str, int]:
+        """Apply fixes round after round until none is left; give up (unchanged) on doubt.
+        `reported` are the findings the run made for this text, which the first round
+        applies too: those established across files are not found by this file alone."""
         total = 0
         current = text
-        for _ in range(MAX_FIX_ROUNDS):
+        for round_number in range(MAX_FIX_ROUNDS):
             suppressions = Suppressions.from_text(current)
             if suppressions.skip_file:
                 break
-            kept, _ = suppressions.apply(self.analyse(current, path, file_path), path)
+            kept, _ = suppressions.apply(self.analyse(current, path, file_path).diagnostics, path)
+            if round_number == 0:
+                kept = [*kept, *reported]  # a duplicate's edits overlap its twin's and are skipped
             fixable = applicable(kept, mode)
             if not fixable:
                 break
@@ -159,6 +183,12 @@ class Linter:
                 break
             current, total = candidate, total + count
         return current, total
+
+
+@dataclass
+class _Analysis:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    helper_evidence: list[HelperEvidence] = field(default_factory=list)
 
 
 def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_line: int, end_column: int,
@@ -352,7 +382,8 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
             cache.put(job, result, dependencies, digests)
             results.append(result)
     cache.save()
-    run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files))
+    merged = crossfile.merge(results, config, project, [(job.path, job.data) for job in jobs])
+    run = RunResult(sorted(merged, key=lambda r: r.path), files_checked=len(files))
     if options.fix is not FixMode.NONE:
         _fix_files(run, jobs, config, project, options)
     return run
@@ -408,7 +439,8 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
             source = read_source(job.path)
         except SourceError:
             continue
-        fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path)
+        reported = result.diagnostics if source.notebook is None else []
+        fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
         if count == 0:
             continue
         if options.diff:

@@ -34,10 +34,23 @@ class Finding:
     fix: NodeFix | None = None
 
 
+@dataclass(frozen=True)
+class HelperUse:
+    """What this file saw of a layer built in a module-level helper (here or in another
+    file): `finding` when every use here makes the rule apply, None when a use here rules
+    it out. The engine merges these across files (bnlint.crossfile)."""
+
+    path: str  # the file holding the helper
+    helper: cst.FunctionDef
+    node: cst.CSTNode
+    finding: Finding | None
+
+
 @dataclass
 class CheckContext:
     model: FileModel
     options: dict[str, Any] = field(default_factory=dict)
+    helper_uses: list[HelperUse] = field(default_factory=list)
 
     def source(self, node: cst.CSTNode) -> str:
         return self.model.module.code_for_node(node)

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from bnlint.checks import Check, CheckContext, Finding, NodeFix
+from bnlint.checks import Check, CheckContext, Finding, HelperUse, NodeFix
 from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Kind
 from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm
 from bnlint.semantics.values import Layer
+
+
+_BLOCKED = "blocked"  # some use needs the bias (or the layer escaped): never redundant
 
 
 class RedundantBias(Check):
@@ -21,30 +24,43 @@ class RedundantBias(Check):
         if not context.model.complete:
             return  # an analysis cut short may have missed a use that needs the bias
         by_node: dict[cst.Call, list[Layer]] = {}
-        for layer in context.model.own_layers():
+        for layer in context.model.layers:
             if layer.spec.kind in (Kind.CONV, Kind.LINEAR) and layer.spec.bias:
                 by_node.setdefault(layer.node, []).append(layer)
         for node, instances in by_node.items():
-            norm = self._only_consumer_bn(instances)
-            if norm is None:
+            first = instances[0]
+            verdict = self._verdict(instances)
+            if verdict is None:
                 continue
-            spec = instances[0].spec
-            explicit = spec.bias in instances[0].args
-            state = f"{spec.bias}=True" if explicit else f"{spec.bias}=True by default"
-            message = f"{spec.name} adds a bias ({state}) that the following {norm.spec.name} cancels"
-            yield Finding(self.code, node, message, self._fix(node, instances[0]))
+            finding = None if verdict == _BLOCKED else self._finding(node, first, verdict)
+            own = first.path == context.model.path
+            if own and finding is not None:
+                yield finding
+            elif first.helper is not None:
+                # A module-level helper is shared: what this file saw of it counts project-wide.
+                context.helper_uses.append(HelperUse(first.path, first.helper, node, finding))
 
-    def _only_consumer_bn(self, instances: list[Layer]) -> Layer | None:
-        """The BN fed by these layers, if every observed use is a BN (and there is one)."""
+    def _verdict(self, instances: list[Layer]) -> Layer | str | None:
+        """The BN every observed use feeds, _BLOCKED, or None when the rule does not apply
+        (no bias) or no use was seen."""
         norm = None
         for layer in instances:
-            if layer.escaped or bias_enabled(layer) is not True or fused_activation(layer):
+            if bias_enabled(layer) is not True or fused_activation(layer):
                 return None
+            if layer.escaped:
+                return _BLOCKED
             for use in layer.uses:
                 if not is_batch_norm(use.consumer):
-                    return None
+                    return _BLOCKED
                 norm = use.consumer
         return norm
+
+    def _finding(self, node: cst.Call, layer: Layer, norm: Layer) -> Finding:
+        spec = layer.spec
+        explicit = spec.bias in layer.args
+        state = f"{spec.bias}=True" if explicit else f"{spec.bias}=True by default"
+        message = f"{spec.name} adds a bias ({state}) that the following {norm.spec.name} cancels"
+        return Finding(self.code, node, message, self._fix(node, layer))
 
     def _fix(self, node: cst.Call, layer: Layer) -> NodeFix | None:
         parameter = layer.spec.bias

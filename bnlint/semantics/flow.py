@@ -88,6 +88,7 @@ class Frame:
     returns: list[Value] = field(default_factory=list)
     self_value: Instance | None = None
     depth: int = 0
+    helper: cst.FunctionDef | None = None  # the module-level function running here, if any
 
     def lookup(self, name: str) -> Value | None:
         if name in self.locals:
@@ -98,7 +99,7 @@ class Frame:
         return None
 
     def branch(self) -> Frame:
-        return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth)
+        return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth, self.helper)
 
     def merge(self, *branches: Frame, joiner: Callable[[Value, Value], Value]) -> None:
         """Join the locals of branches that may each have run (if/else, loop body or not)."""
@@ -149,7 +150,7 @@ class Interpreter:
         # later calls skip them (most inlining targets are plain utilities).
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
         self.events = 0  # layers built, fed or escaped: tells whether a call touched the model
-        self.project_values: dict[str, Value | None] = {}
+        self.project_values: dict[tuple[str, bool], Value | None] = {}
         # The alternative (if/loop/except) bodies running now, outermost first, each with
         # an id of its own: items appended to a list inside them may be absent.
         self.bodies: list[int] = []
@@ -454,7 +455,8 @@ class Interpreter:
         return result
 
     def _new_frame(self, function: FunctionValue, depth: int) -> Frame:
-        frame = Frame(scopes=function.scope, path=function.path, depth=depth)
+        frame = Frame(scopes=function.scope, path=function.path, depth=depth,
+                      helper=function.node if function.module_level else None)
         if function.bound_self is not None:
             frame.self_value = function.bound_self if isinstance(function.bound_self, Instance) else None
             first = [*function.node.params.posonly_params, *function.node.params.params]
@@ -668,7 +670,7 @@ class Interpreter:
                 return self._apply(callee.default, args, call, frame)
             return self._unknown_call(args, "call")
         if isinstance(callee, LayerRef):
-            return self._construct(callee, args, call, frame.path)
+            return self._construct(callee, args, call, frame)
         if isinstance(callee, Layer):
             return self._apply_layer(callee, _first_positional(args))
         if isinstance(callee, Sequence_):
@@ -687,7 +689,8 @@ class Interpreter:
         if isinstance(callee, _Super):
             return callee
         if isinstance(callee, ModuleRef):
-            resolved = self._project_value(callee)
+            # Only functions are worth following: an instance of another file's class is opaque.
+            resolved = self._project_value(callee, functions_only=True)
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
             return self._known_function(callee.qualname, args, call, frame)
@@ -700,13 +703,14 @@ class Interpreter:
         value = self.project.resolve(ref.qualname, constant=True)
         return value if isinstance(value, (Const, Count)) else ref
 
-    def _project_value(self, ref: Value) -> Value | None:
+    def _project_value(self, ref: Value, functions_only: bool = False) -> Value | None:
         """What an imported name is in another project file, looked up only when used."""
         if not isinstance(ref, ModuleRef) or self.project is None:
             return None
-        if ref.qualname not in self.project_values:
-            self.project_values[ref.qualname] = self.project.resolve(ref.qualname)
-        return self.project_values[ref.qualname]
+        key = (ref.qualname, functions_only)
+        if key not in self.project_values:
+            self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only)
+        return self.project_values[key]
 
     def _known_function(self, qualname: str, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
         short = qualname.rsplit(".", 1)[-1]
@@ -830,16 +834,16 @@ class Interpreter:
                 position += 1
         return bound
 
-    def _construct(self, ref: LayerRef, args: list[_Arg], call: cst.Call, path: str) -> Value:
+    def _construct(self, ref: LayerRef, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
         spec = ref.spec
         if spec.kind is Kind.CONTAINER:
             sequence = Sequence_([], depth=len(self.bodies))
             self._extend_sequence(sequence, self._sequence_items(args))
             return sequence
         self.events += 1
-        layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, path)
+        layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, frame.path, frame.helper)
         if spec.functional:
-            if path == self.model.path:
+            if frame.path == self.model.path:
                 self.model.functional_bn.append(layer)
             tensor = _first_positional(args)
             if isinstance(tensor, Tensor):

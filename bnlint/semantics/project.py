@@ -19,6 +19,8 @@ from bnlint.semantics.values import Value
 
 
 BN_TEXT = re.compile(r"batch_?norm", re.I)
+# A definition that constructs a layer the rules look at: `nn.Conv2d(`, `layers.Dense(`...
+_LAYER_TEXT = re.compile(r"\b(?:\w*Conv\w*|\w*Linear|Dense|\w*Dropout\w*|\w*BatchNorm\w*|batch_norm\w*)\s*\(")
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
 # Frameworks whose names also appear as folders inside projects (keras/src/backend/torch/):
 # `import torch.nn` never means such a folder.
@@ -42,35 +44,47 @@ class ProjectIndex:
             for start in range(1, len(parts)):
                 self.by_suffix.setdefault(".".join(parts[start:]), []).append(name)
         self._loading: set[str] = set()
-        self._bn_names: dict[Path, frozenset[str]] = {}
+        self._names: dict[tuple[Path, re.Pattern[str], bool], frozenset[str]] = {}
         self.loaded_files: set[Path] = set()  # what the current file's analysis depended on
 
     def bn_names(self, path: Path) -> frozenset[str]:
-        """The top-level names of a module whose definition mentions batch norm, or that it
-        re-exports from such a module. Read from the text alone (no parse), once per process."""
-        if path in self._bn_names:
-            return self._bn_names[path]
-        self._bn_names[path] = frozenset()  # an import cycle sees nothing more
+        """The top-level names of a module whose definition uses batch norm, or that it
+        re-exports from such a module: importing one makes a file worth analysing."""
+        return self._names_using(path, BN_TEXT)
+
+    def layer_names(self, path: Path, functions_only: bool = False) -> frozenset[str]:
+        """The top-level names whose definition builds a layer the rules look at (batch
+        norm, or what feeds one): those worth following into another file."""
+        return self._names_using(path, _LAYER_TEXT, functions_only)
+
+    def _names_using(self, path: Path, pattern: re.Pattern[str], functions_only: bool = False) -> frozenset[str]:
+        """Read from the text alone (no parse), once per process; docstrings and comments
+        do not count (keras' `Layer` docstring naming BatchNorm is no use of it)."""
+        key = (path, pattern, functions_only)
+        if key in self._names:
+            return self._names[key]
+        self._names[key] = frozenset()  # an import cycle sees nothing more
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return frozenset()
         names: set[str] = set()
-        if BN_TEXT.search(text):
-            text = _DOCS_AND_COMMENTS.sub("", text)  # `Layer`'s docstring naming BatchNorm is no use of it
-            starts = list(_TOP_LEVEL.finditer(text))
+        if pattern.search(text):
+            code = _DOCS_AND_COMMENTS.sub("", text)
+            starts = list(_TOP_LEVEL.finditer(code))
             for index, match in enumerate(starts):
-                end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
-                if BN_TEXT.search(text, match.start(), end):
+                end = starts[index + 1].start() if index + 1 < len(starts) else len(code)
+                is_function = match.group(0).startswith(("def", "async"))
+                if (is_function or not functions_only) and pattern.search(code, match.start(), end):
                     names.add(match.group(1) or match.group(2))
         module_name, is_package = module_name_for(path)
         for module, imported in imports_in_text(text, module_name, is_package):
             source = self.module_path(module)
             if source is not None and imported is not None:
-                exported = self.bn_names(source)
+                exported = self._names_using(source, pattern, functions_only)
                 names.update(alias for name, alias in imported if name in exported)
-        self._bn_names[path] = frozenset(names)
-        return self._bn_names[path]
+        self._names[key] = frozenset(names)
+        return self._names[key]
 
     def imports_batch_norm(self, text: str, path: Path | None) -> bool:
         """Whether a text imports a project name (or module) that involves batch norm."""
@@ -97,18 +111,18 @@ class ProjectIndex:
         candidates = self.by_suffix.get(module, [])
         return self.by_module[candidates[0]] if len(candidates) == 1 else None
 
-    def resolve(self, qualname: str, constant: bool = False) -> Value | None:
-        """The value a qualified name has in a project file: a function or class from a
-        module that involves batch norm, or (`constant`) a literal from any module
-        (`from .config import BN_MOMENTUM`)."""
+    def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False) -> Value | None:
+        """The value a qualified name has in a project file: a function (or class) whose
+        definition builds a layer the rules look at, or (`constant`) a literal from any
+        module (`from .config import BN_MOMENTUM`)."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:split])
             path = self.module_path(module)
             if path is None:
                 continue
-            if not constant and not self.bn_names(path):
-                return None  # a module that never involves batch norm cannot contribute BN facts
+            if not constant and parts[split] not in self.layer_names(path, functions_only):
+                return None  # a definition that builds no relevant layer cannot contribute BN facts
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None
             if value is None or split + 1 != len(parts):
@@ -131,6 +145,7 @@ class ProjectIndex:
 _MAX_PARSED = 128
 _PARSED: OrderedDict[tuple[str, int], cst.Module | None] = OrderedDict()
 _BINDINGS: dict[tuple[str, int], dict[str, Value]] = {}
+_LOADED: dict[str, cst.Module] = {}  # the module each loaded file's bindings refer into
 
 
 def parse(path: Path, text: str) -> cst.Module | None:
@@ -173,4 +188,10 @@ def _load_bindings(path: Path, project: ProjectIndex) -> dict[str, Value] | None
     except RecursionError:
         bindings = {}
     _BINDINGS[key] = bindings
+    _LOADED[str(path)] = module
     return bindings
+
+
+def loaded_module(path: str) -> cst.Module | None:
+    """The syntax tree whose nodes a loaded file's functions and classes are made of."""
+    return _LOADED.get(path)

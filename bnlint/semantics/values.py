@@ -160,6 +160,9 @@ class Layer(Value):
     args: dict[str, ArgInfo]
     node: cst.Call
     path: str  # the file holding `node`
+    # The module-level function whose body holds `node`, if any: other files can call it,
+    # so what they see of this layer matters too (see bnlint.semantics.crossfile).
+    helper: cst.FunctionDef | None = None
     inputs: list[Tensor] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     escaped: bool = False  # handed to code bnlint cannot follow
@@ -227,15 +230,20 @@ class DictValue(Value):
 @dataclass(eq=False)
 class FunctionValue(Value):
     node: cst.FunctionDef
-    scope: dict[str, Value]  # the enclosing scope's bindings (closure)
+    scope: tuple[dict[str, Value], ...]  # the enclosing scopes' bindings, innermost first
     path: str
     bound_self: Value | None = None
+
+    @property
+    def module_level(self) -> bool:
+        """A plain function defined at the top of its module (importable from elsewhere)."""
+        return self.bound_self is None and len(self.scope) == 1
 
 
 @dataclass(eq=False)
 class ClassValue(Value):
     node: cst.ClassDef
-    scope: dict[str, Value]
+    scope: tuple[dict[str, Value], ...]
     path: str
     bases: list[Value]
     attributes: dict[str, Value] = field(default_factory=dict)  # class-body bindings

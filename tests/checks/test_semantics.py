@@ -13,6 +13,7 @@ from bnlint import engine
 from bnlint.config import load_config
 from bnlint.diagnostics import FileResult
 from bnlint.engine import RunOptions, RunResult, lint_paths
+from bnlint.fixes import FixMode
 from bnlint.semantics.layers import Framework, Kind, lookup
 from bnlint.semantics.names import import_bindings
 from bnlint.semantics.values import Count
@@ -255,3 +256,85 @@ def test_constants_imported_from_another_module_are_evaluated(tmp_path: Path) ->
     # The constants module is a dependency: fixing it there clears the findings on the next run.
     (package / "settings.py").write_text(SETTINGS.replace("0.99", "0.01").replace("64", "32"))
     assert _findings(_lint(package, use_cache=True))["stem.py"] == []
+
+
+CONV_HELPERS = """\
+import torch.nn as nn
+
+
+def conv3x3(in_planes, out_planes, stride=1):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1)
+
+
+def conv1x1(in_planes, out_planes):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1)
+"""
+
+BLOCK = """\
+import torch.nn as nn
+
+from .helpers import conv1x1, conv3x3
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.proj = conv1x1(planes, planes)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.proj(out))
+"""
+
+# Names no batch norm, so it is not analysed: its use of conv3x3 is unknown.
+HEAD_WITHOUT_BN = """\
+import torch.nn as nn
+from nets.helpers import conv3x3
+
+
+class Head(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = conv3x3(c, c)
+
+    def forward(self, x):
+        return self.conv(x).relu()
+"""
+
+
+@pytest.fixture
+def helpers_package(tmp_path: Path) -> Path:
+    package = tmp_path / "proj" / "nets"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(CONV_HELPERS)
+    (package / "block.py").write_text(BLOCK)
+    return package
+
+
+def test_a_helper_conv_feeding_bn_in_another_file_is_reported_at_the_helper(helpers_package: Path) -> None:
+    findings = _findings(_lint(helpers_package, use_cache=True))
+    assert findings["helpers.py"] == [("BN304", 5)]  # conv3x3's Conv2d; conv1x1 feeds a ReLU
+    assert findings["block.py"] == []
+    assert _findings(_lint(helpers_package, use_cache=True)) == findings  # the same from the cache
+
+
+def test_a_helper_also_used_before_an_activation_is_not_reported(helpers_package: Path) -> None:
+    (helpers_package / "head.py").write_text(BLOCK.replace("self.relu(self.bn1(self.conv1(x)))", "self.conv1(x)"))
+    assert _findings(_lint(helpers_package, use_cache=False))["helpers.py"] == []
+
+
+def test_an_importer_that_was_not_analysed_keeps_the_helper_unreported(helpers_package: Path) -> None:
+    (helpers_package / "head.py").write_text(HEAD_WITHOUT_BN)
+    assert _findings(_lint(helpers_package, use_cache=False))["helpers.py"] == []
+
+
+def test_a_finding_established_across_files_is_fixed_by_unsafe_fixes(helpers_package: Path) -> None:
+    options = RunOptions(jobs=1, use_cache=False, fix=FixMode.UNSAFE)
+    run = lint_paths([str(helpers_package)], load_config(helpers_package.parent), options)
+    assert run.fixed_count == 1
+    assert "padding=1, bias=False)" in (helpers_package / "helpers.py").read_text()
+    assert _findings(_lint(helpers_package, use_cache=False))["helpers.py"] == []

@@ -1,0 +1,107 @@
+"""Facts about shared helpers, merged across the files of a run.
+
+A module-level helper (`def conv3x3(...): return nn.Conv2d(...)`) is analysed in its own
+file with its callers unknown; the files that call it see how its layers are used. Each
+file reports what it saw (`HelperEvidence`); a finding at the helper stands when the files
+that import it all saw the rule apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import libcst as cst
+
+from bnlint.config import Config
+from bnlint.diagnostics import Diagnostic, FileResult
+from bnlint.errors import SourceError
+from bnlint.files import display_path, read_source
+from bnlint.semantics.names import imports_in_text, module_name_for
+from bnlint.semantics.project import ProjectIndex
+from bnlint.suppression import Suppressions
+
+
+def call_index(helper: cst.FunctionDef, node: cst.CSTNode) -> int | None:
+    """The position of `node` among the calls in the helper, the same in every process."""
+    for index, call in enumerate(_calls(helper)):
+        if call is node:
+            return index
+    return None
+
+
+def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
+    for child in node.children:
+        if isinstance(child, cst.Call):
+            yield child
+        yield from _calls(child)
+
+
+def merge(results: list[FileResult], config: Config, project: ProjectIndex,
+          sources: Sequence[tuple[Path, bytes]]) -> list[FileResult]:
+    """The results with the findings that only the evidence of several files establishes.
+
+    A finding at a helper stands when every file that imports the helper saw how its layer
+    is used and all of them saw the rule apply: a file that imports it but was not analysed
+    (it names no batch norm) may use it in a way that needs the bias."""
+    seen: dict[tuple[str, str, int], list[tuple[str, Diagnostic | None]]] = {}
+    for result in results:
+        for evidence in result.helper_evidence:
+            key = (evidence.path, evidence.helper, evidence.index)
+            seen.setdefault(key, []).append((result.path, evidence.diagnostic))
+    established: dict[str, list[Diagnostic]] = {}
+    for (path, helper, _), verdicts in seen.items():
+        witnesses = {witness for witness, _ in verdicts}
+        if any(verdict is None for _, verdict in verdicts):
+            continue
+        if not _importers(path, helper, project, sources) <= witnesses:
+            continue
+        diagnostic = verdicts[0][1]
+        assert diagnostic is not None
+        established.setdefault(diagnostic.path, []).append(diagnostic)
+    if not established:
+        return results
+    return [_with_established(result, established.get(result.path, []), config) for result in results]
+
+
+def _importers(path: str, helper: str, project: ProjectIndex, sources: Sequence[tuple[Path, bytes]]) -> set[str]:
+    """The files that import `helper` from the module at `path` (found in their text)."""
+    importers = set()
+    for source, data in sources:
+        if helper.encode() not in data:
+            continue
+        module_name, is_package = module_name_for(source)
+        for module, imported in imports_in_text(data.decode("utf-8", "replace"), module_name, is_package):
+            names = [name for name, _ in imported] if imported is not None else []
+            candidates = [module] if helper in names or imported is None else []
+            candidates += [f"{module}.{name}" for name in names]  # `from pkg import layers`
+            if any(_shown(project.module_path(candidate)) == path for candidate in candidates):
+                importers.add(display_path(source))
+                break
+    return importers
+
+
+def _shown(path: Path | None) -> str | None:
+    return display_path(path) if path is not None else None
+
+
+def _with_established(result: FileResult, found: list[Diagnostic], config: Config) -> FileResult:
+    known = {(d.code, d.line, d.column) for d in result.diagnostics}
+    new = [d for d in found if (d.code, d.line, d.column) not in known and config.is_enabled(d.code, Path(d.path))]
+    if not new:
+        return result
+    try:
+        source = read_source(Path(result.path))
+    except SourceError:
+        return result
+    kept, _ = Suppressions.from_text(source.text).apply(new, result.path)
+    if not kept:
+        return result
+    lines = source.text.splitlines()
+    source_lines = dict(result.source_lines)
+    for diagnostic in kept:
+        if diagnostic.line <= len(lines):
+            source_lines[(0, diagnostic.line)] = lines[diagnostic.line - 1]
+    diagnostics = sorted([*result.diagnostics, *kept], key=lambda d: d.sort_key)
+    return dataclasses.replace(result, diagnostics=diagnostics, source_lines=source_lines)

@@ -148,14 +148,19 @@ class Net(nn.Module):
 NET_CONV_LINE = 12
 
 
+def write_package(root: Path, name: str, modules: dict[str, str]) -> Path:
+    """A package `proj/<name>/` under root with an empty `__init__.py` and these modules."""
+    package = root / "proj" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for module, source in modules.items():
+        (package / f"{module}.py").write_text(source)
+    return package
+
+
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    models = tmp_path / "proj" / "models"
-    models.mkdir(parents=True)
-    (models / "__init__.py").write_text("")
-    (models / "blocks.py").write_text(BLOCKS)
-    (models / "net.py").write_text(NET)
-    return models
+    return write_package(tmp_path, "models", {"blocks": BLOCKS, "net": NET})
 
 
 def _findings(run: RunResult) -> dict[str, list[tuple[str, int]]]:
@@ -247,11 +252,7 @@ class Stem(nn.Module):
 
 
 def test_constants_imported_from_another_module_are_evaluated(tmp_path: Path) -> None:
-    package = tmp_path / "proj" / "nets"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "settings.py").write_text(SETTINGS)
-    (package / "stem.py").write_text(STEM)
+    package = write_package(tmp_path, "nets", {"settings": SETTINGS, "stem": STEM})
     assert _findings(_lint(package, use_cache=True))["stem.py"] == [("BN302", 11), ("BN306", 11), ("BN306", 12)]
     # The constants module is a dependency: fixing it there clears the findings on the next run.
     (package / "settings.py").write_text(SETTINGS.replace("0.99", "0.01").replace("64", "32"))
@@ -307,12 +308,7 @@ class Head(nn.Module):
 
 @pytest.fixture
 def helpers_package(tmp_path: Path) -> Path:
-    package = tmp_path / "proj" / "nets"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "helpers.py").write_text(CONV_HELPERS)
-    (package / "block.py").write_text(BLOCK)
-    return package
+    return write_package(tmp_path, "nets", {"helpers": CONV_HELPERS, "block": BLOCK})
 
 
 def test_a_helper_conv_feeding_bn_in_another_file_is_reported_at_the_helper(helpers_package: Path) -> None:

@@ -248,7 +248,8 @@ def read_source(path: Path) -> SourceFile:
         return SourceFile(path, shown, notebook.text, notebook, encoding)
     try:
         encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-    except SyntaxError as error:  # an unknown codec in the cookie, or a cookie contradicting a BOM
+    except SyntaxError as error:  # undecodable first lines, an unknown codec, a cookie contradicting a BOM
+        _decode(data, "utf-8", shown)  # names the offending byte when the text is not UTF-8
         raise SourceError(f"{shown}: {error.msg}") from None
     return SourceFile(path, shown, _decode(data, encoding, shown), encoding=encoding)
 

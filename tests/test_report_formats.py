@@ -219,3 +219,11 @@ def test_problem_matcher_reads_concise_lines_including_info_and_notebooks() -> N
     assert first.group(pattern["severity"]) == "info"
     assert (first.group(pattern["line"]), first.group(pattern["column"])) == ("2", "5")
     assert first.group(pattern["code"]) == "BN305"
+
+
+def test_summary_does_not_claim_success_when_a_file_could_not_be_read() -> None:
+    unreadable = FileResult("latin.py", error="latin.py: not valid UTF-8 (byte 0xff at offset 5)")
+    report = Report([unreadable, FileResult("ok.py")], RULES, files_checked=2)
+    _, err = run("concise", report)
+    assert "No findings in 2 files, but 1 file could not be checked." in err
+    assert "All checks passed" not in err

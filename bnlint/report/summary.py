@@ -39,6 +39,10 @@ def summary_lines(report: Report, options: ReportOptions) -> list[str]:
         lines.append(f"Fixed {plural(report.fixed_count, 'issue')}.")
     diagnostics = list(report.diagnostics())
     files = plural(report.files_checked, "file")
+    unreadable = sum(result.error is not None for result in report.results)
+    if not diagnostics and unreadable:
+        lines.append(f"No findings in {files}, but {plural(unreadable, 'file')} could not be checked.")
+        return lines
     if not diagnostics:
         lines.append(f"All checks passed ({files}).")
         return lines

@@ -28,7 +28,7 @@ from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
 from bnlint.files import SourceFile, discover, display_path, read_source
-from bnlint.fixes import FixMode, apply_edits, applicable, still_valid, unified_diff, write_atomically
+from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
@@ -201,21 +201,17 @@ def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> l
     """Positions are computed only here, for files that have findings."""
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
+    original: str | None = None  # the module's code, generated once if a fix needs it
     for finding in findings:
         where = positions.get(finding.node)
         if where is None:
             continue
         fix = None
         if finding.fix is not None:
-            edits = []
-            for old, new in finding.fix.replacements:
-                span = positions.get(old)
-                if span is None:
-                    break
-                edits.append(Edit(span.start.line, span.start.column + 1, span.end.line, span.end.column + 1,
-                                  module.code_for_node(new)))
-            else:
-                fix = Fix(finding.fix.applicability, finding.fix.message, tuple(edits))
+            original = original if original is not None else module.code
+            edit = rendered_edit(module, original, finding.fix.replacements)
+            if edit is not None:
+                fix = Fix(finding.fix.applicability, finding.fix.message, (edit,))
         diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,
                                  where.end.line, where.end.column + 1, fix)
         diagnostics.setdefault((finding.code, diagnostic.line, diagnostic.column), diagnostic)

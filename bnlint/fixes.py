@@ -9,8 +9,11 @@ import tempfile
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
+from typing import cast
 
-from bnlint.diagnostics import Applicability, Diagnostic
+import libcst as cst
+
+from bnlint.diagnostics import Applicability, Diagnostic, Edit
 
 
 class FixMode(str, Enum):
@@ -22,6 +25,40 @@ class FixMode(str, Enum):
         if self is FixMode.NONE:
             return False
         return applicability is Applicability.SAFE or self is FixMode.UNSAFE
+
+
+def rendered_edit(module: cst.Module, original: str,
+                  replacements: Iterable[tuple[cst.CSTNode, cst.CSTNode]]) -> Edit | None:
+    """The text edit that CST replacements make, rendered in place: the node is replaced in
+    the whole module and the module regenerated, so enclosing blocks give every line its
+    indentation (a node rendered on its own loses it); the edit is the span that differs."""
+    changed = module
+    for old, new in replacements:
+        changed = cast(cst.Module, changed.deep_replace(old, new))
+    updated = changed.code
+    if updated == original:
+        return None
+    start = _common_prefix(original, updated)
+    suffix = min(_common_prefix(original[::-1], updated[::-1]), min(len(original), len(updated)) - start)
+    line, column = _line_column(original, start)
+    end_line, end_column = _line_column(original, len(original) - suffix)
+    return Edit(line, column, end_line, end_column, updated[start: len(updated) - suffix])
+
+
+def _common_prefix(a: str, b: str, chunk: int = 4096) -> int:
+    """Length of the common prefix, comparing whole chunks first (at C speed)."""
+    position = 0
+    limit = min(len(a), len(b))
+    while position + chunk <= limit and a[position: position + chunk] == b[position: position + chunk]:
+        position += chunk
+    while position < limit and a[position] == b[position]:
+        position += 1
+    return position
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of an offset."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def applicable(diagnostics: Iterable[Diagnostic], mode: FixMode) -> list[Diagnostic]:
@@ -43,7 +80,10 @@ def apply_edits(text: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]
     for diagnostic in sorted(diagnostics, key=lambda d: d.sort_key):
         assert diagnostic.fix is not None
         spans = [(offset(e.line, e.column), offset(e.end_line, e.end_column), e.content) for e in diagnostic.fix.edits]
-        if any(start < end_ and start_ < end for start, end, _ in spans for start_, end_, _ in taken):
+        # Overlapping spans conflict, and so do two insertions at one place (a finding
+        # reported twice would otherwise insert its text twice).
+        if any((start < end_ and start_ < end) or start == start_ for start, end, _ in spans
+               for start_, end_, _ in taken):
             continue
         taken.extend(spans)
         applied += 1
@@ -54,8 +94,6 @@ def apply_edits(text: str, diagnostics: Iterable[Diagnostic]) -> tuple[str, int]
 
 def still_valid(text: str) -> bool:
     """A fixed source must still be Python (and LibCST must still read it)."""
-    import libcst as cst
-
     try:
         ast.parse(text)
         cst.parse_module(text)

@@ -38,5 +38,8 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
         args[-1] = last.with_changes(comma=separator)
         new = new.with_changes(comma=last.comma)
     else:
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        # `f(a, b\n)`: the line break before `)` moves behind the new argument.
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                                     whitespace_after_arg=cst.SimpleWhitespace(""))
+        new = new.with_changes(whitespace_after_arg=last.whitespace_after_arg)
     return call.with_changes(args=[*args, new])

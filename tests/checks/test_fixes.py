@@ -550,3 +550,45 @@ def test_notebook_fix_changes_only_the_cell(tmp_path: Path) -> None:
     expected["cells"][2]["source"] = ["bn = nn.BatchNorm2d(64, momentum=0.1)\n", "print(bn)"]
     assert json.loads(target.read_text()) == expected
     assert target.read_text() == json.dumps(expected, indent=1) + "\n"  # nbformat's layout kept
+
+
+@pytest.mark.parametrize("indent", ["    ", "  "], ids=["four-spaces", "two-spaces"])
+def test_a_multiline_call_in_an_indented_block_keeps_its_indentation(indent: str) -> None:
+    def lines(*rows: str) -> str:
+        return "\n".join(row.replace("\t", indent) for row in rows) + "\n"
+
+    before = lines(
+        "import torch.nn as nn",
+        "",
+        "",
+        "class Stem(nn.Module):",
+        "\tdef __init__(self):",
+        "\t\tsuper().__init__()",
+        "\t\tself.layers = nn.Sequential(",
+        "\t\t\tnn.Conv2d(",
+        "\t\t\t\t3,",
+        "\t\t\t\t64,",
+        "\t\t\t\tkernel_size=3),",
+        "\t\t\tnn.BatchNorm2d(64),",
+        "\t\t)",
+    )
+    after = before.replace("kernel_size=3)", "kernel_size=3, bias=False)")
+    assert fix_source(before, unsafe=True) == after
+    assert fix_source(after, unsafe=True) == after
+
+
+def test_a_keyword_added_to_a_call_hugging_its_closing_paren_stays_on_the_argument_line() -> None:
+    before = dedent(
+        """
+        from keras import layers
+
+
+        def block(x, filters):
+            x = layers.Conv2D(
+                filters, 3, padding="same", name="conv"
+            )(x)
+            return layers.BatchNormalization()(x)
+        """
+    )
+    after = before.replace('name="conv"\n', 'name="conv", use_bias=False\n')
+    assert fix_source(before, unsafe=True) == after

@@ -9,9 +9,16 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import replace_value
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework, Kind
-from bnlint.semantics.queries import channel_source, has_unknown_arguments, is_batch_norm
-from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, as_count, as_number
+from bnlint.semantics.layers import Framework
+from bnlint.semantics.queries import (
+    channel_source,
+    feature_counts,
+    has_unknown_arguments,
+    is_batch_norm,
+    keras_channel_axes,
+)
+from bnlint.semantics.values import Count, Layer
+
 
 def _shown(context: CheckContext, arg: cst.Arg | None, count: Count) -> str:
     """A channel count as written, with its value when that differs: `STEM_CHANNELS (64)`."""
@@ -35,26 +42,21 @@ class NumFeaturesMismatch(Check):
                 yield from self._keras_axis(bn, context)
 
     def _torch(self, bn: Layer, context: CheckContext) -> Iterator[Finding]:
-        expected = as_count(bn.arg(bn.spec.num_features)) if bn.spec.num_features else None
-        if expected is None:
-            return
         for tensor in bn.inputs:
             source = channel_source(tensor)
-            if source is None or has_unknown_arguments(source):
+            counts = feature_counts(bn, source) if source is not None else None
+            if source is None or counts is None:
                 continue
-            parameter = source.spec.out_channels or source.spec.num_features
-            channels = as_count(source.arg(parameter))
-            if channels is None:
-                continue
+            expected, channels = counts
             condition = ""
             if not expected.differs_from(channels):
                 # Not different for every value: report it when the default arguments disagree.
-                with_defaults = expected.with_defaults(), channels.with_defaults()
-                if None in with_defaults or with_defaults[0] == with_defaults[1]:
+                with_defaults = expected.disagrees_under_defaults(channels)
+                if with_defaults is None:
                     continue
-                condition = f" (with the default arguments: {int(with_defaults[0])} vs {int(with_defaults[1])})"
+                condition = f" (with the default arguments: {with_defaults[0]} vs {with_defaults[1]})"
             given = bn.args[bn.spec.num_features]
-            produced = source.args.get(parameter)
+            produced = source.args.get(source.spec.out_channels or source.spec.num_features or "")
             message = (
                 f"{bn.spec.name}({_shown(context, given.node, expected)}) is fed "
                 f"{_shown(context, produced.node if produced else None, channels)} channels by {source.spec.name}"
@@ -72,27 +74,13 @@ class NumFeaturesMismatch(Check):
     def _keras_axis(self, bn: Layer, context: CheckContext) -> Iterator[Finding]:
         if bn.spec.functional:
             return
-        axis = as_number(bn.arg("axis"))
-        if axis is None:
-            return
         for tensor in bn.inputs:
             source = channel_source(tensor)
-            if source is None or source.spec.kind is not Kind.CONV or not source.spec.rank:
+            axes = keras_channel_axes(bn, source, tensor.rank) if source is not None else None
+            if source is None or axes is None or axes[0] in axes[1]:
                 continue
-            data_format = source.arg("data_format")
-            if data_format is UNKNOWN:  # not written: Keras' default image_data_format, channels_last
-                data_format = Const(None)
-            if not isinstance(data_format, Const) or data_format.value not in (None, "channels_last", "channels_first"):
-                continue
-            rank = tensor.rank or source.spec.rank
-            channels_first = data_format.value == "channels_first" and rank > 2
-            valid = {1, 1 - rank} if channels_first else {-1, rank - 1}
-            if int(axis) in valid:
-                continue
+            axis, _, channels_first = axes
             layout = "channels_first (channel axis 1)" if channels_first else "channels_last (channel axis -1)"
-            message = (
-                f"BatchNormalization(axis={int(axis)}) normalizes a non-channel axis: "
-                f"{source.spec.name} produces {layout}"
-            )
+            message = f"BatchNormalization(axis={axis}) normalizes a non-channel axis: {source.spec.name} produces {layout}"
             yield Finding(self.code, bn.node, message)
             return

@@ -10,8 +10,8 @@ from bnlint.checks import Check, CheckContext, Finding, HelperUse, NodeFix
 from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Kind
-from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm
-from bnlint.semantics.values import Layer
+from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis
+from bnlint.semantics.values import Layer, Tensor
 
 
 _BLOCKED = "blocked"  # some use needs the bias (or the layer escaped): never redundant
@@ -52,6 +52,9 @@ class RedundantBias(Check):
             for use in layer.uses:
                 if not is_batch_norm(use.consumer):
                     return _BLOCKED
+                assert isinstance(use.consumer, Layer)
+                if normalizes_other_axis(use.consumer, layer, Tensor(layer, use.via)):
+                    return _BLOCKED  # the BN's statistics run along another axis than the bias
                 norm = use.consumer
         return norm
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnlint.semantics.layers import Kind
-from bnlint.semantics.values import Const, Layer, Param, Tensor, Value
+from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, Param, Tensor, Value, as_count, as_number
 
 _MAX_TRACE = 16
 
@@ -56,3 +56,41 @@ def fused_activation(layer: Layer) -> bool:
 
 def is_batch_norm(value: object) -> bool:
     return isinstance(value, Layer) and value.spec.kind is Kind.BATCH_NORM
+
+
+def feature_counts(bn: Layer, producer: Layer) -> tuple[Count, Count] | None:
+    """A PyTorch BN's `num_features` and the channel count its producer gives, when both are
+    known (linear forms over parameters: compare them with `Count.differs_from`)."""
+    if not bn.spec.num_features or has_unknown_arguments(bn) or has_unknown_arguments(producer):
+        return None
+    expected = as_count(bn.arg(bn.spec.num_features))
+    parameter = producer.spec.out_channels or producer.spec.num_features
+    channels = as_count(producer.arg(parameter)) if parameter else None
+    return (expected, channels) if expected is not None and channels is not None else None
+
+
+def keras_channel_axes(bn: Layer, producer: Layer, rank: int | None) -> tuple[int, set[int], bool] | None:
+    """A Keras BN's `axis`, the axes that hold the channels of a convolution's output, and
+    whether that output is channels_first. None when any of it is unknown."""
+    axis = as_number(bn.arg("axis"))
+    if axis is None or producer.spec.kind is not Kind.CONV or not producer.spec.rank:
+        return None
+    data_format = producer.arg("data_format")
+    if data_format is UNKNOWN:  # not written: Keras' default image_data_format, channels_last
+        data_format = Const(None)
+    if not isinstance(data_format, Const) or data_format.value not in (None, "channels_last", "channels_first"):
+        return None
+    rank = rank or producer.spec.rank
+    channels_first = data_format.value == "channels_first" and rank > 2
+    return int(axis), ({1, 1 - rank} if channels_first else {-1, rank - 1}), channels_first
+
+
+def normalizes_other_axis(bn: Layer, producer: Layer, tensor: Tensor) -> bool:
+    """The BN provably normalizes another axis than the producer's channels (so it neither
+    fits nor cancels the producer's per-channel bias)."""
+    counts = feature_counts(bn, producer)
+    if counts is not None:
+        expected, channels = counts
+        return expected.differs_from(channels) or expected.disagrees_under_defaults(channels) is not None
+    axes = keras_channel_axes(bn, producer, tensor.rank) if not tensor.via else None
+    return axes is not None and axes[0] not in axes[1]

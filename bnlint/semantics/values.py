@@ -81,6 +81,13 @@ class Count(Value):
             return None
         return self.const + sum((coef * defaults[name] for name, coef in self.terms), Fraction(0))
 
+    def disagrees_under_defaults(self, other: Count) -> tuple[int, int] | None:
+        """Both values with default arguments, when those are known and differ."""
+        mine, theirs = self.with_defaults(), other.with_defaults()
+        if mine is None or theirs is None or mine == theirs:
+            return None
+        return int(mine), int(theirs)
+
     def differs_from(self, other: Count) -> bool:
         """True when the two counts differ for every assignment of positive symbols."""
         diff = self - other

@@ -429,6 +429,34 @@ NEGATIVE = [
         """,
         id="keras-bn-added-only-when-enabled",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class SequenceHead(nn.Module):
+            def __init__(self, seq_len=32, features=64):
+                super().__init__()
+                self.fc = nn.Linear(128, features)
+                # BatchNorm1d over dim 1 of (N, seq_len, features): the positions, not the features.
+                self.bn = nn.BatchNorm1d(seq_len)  # expect: BN302
+
+            def forward(self, x):
+                return self.bn(self.fc(x))
+        """,
+        id="bn-over-another-axis-does-not-cancel-the-bias",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+
+        model = keras.Sequential([
+            keras.layers.Conv2D(32, 3, data_format="channels_first"),
+            keras.layers.BatchNormalization(),  # expect: BN302
+        ])
+        """,
+        id="keras-bn-on-the-width-axis-does-not-cancel-the-bias",
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from bnlint.checks import Check, CheckContext, Finding
 from bnlint.semantics.layers import Kind
 from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Const, Layer, Op, Tensor
+from bnlint.semantics.values import Layer, Op, Tensor, as_number
 
 
 def _dropout_name(tensor: Tensor) -> str | None:
@@ -15,8 +15,8 @@ def _dropout_name(tensor: Tensor) -> str | None:
     if isinstance(producer, Op) and producer.name == "dropout":
         return "dropout"
     if isinstance(producer, Layer) and producer.spec.kind is Kind.DROPOUT:
-        rate = producer.arg(producer.spec.params[0]) if producer.spec.params else None
-        if isinstance(rate, Const) and rate.value == 0:
+        rate = as_number(producer.arg(producer.spec.params[0])) if producer.spec.params else None
+        if rate == 0:  # literally, or by the default of a parameter (timm's `drop=0.`)
             return None  # p=0 drops nothing: no variance shift
         return producer.spec.name
     return None

@@ -43,6 +43,7 @@ from bnlint.semantics.values import (
     Unknown,
     Value,
     as_count,
+    as_number,
     join,
 )
 
@@ -1036,7 +1037,7 @@ def _drops_nothing(args: list[_Arg]) -> bool:
     rate = next((arg.value for arg in args if arg.keyword in ("p", "rate")), None)
     if rate is None and len(positional) > 1:
         rate = positional[1]
-    return isinstance(rate, Const) and rate.value == 0
+    return rate is not None and as_number(rate) == 0
 
 
 def _first_positional(args: list[_Arg]) -> Value:

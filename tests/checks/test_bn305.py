@@ -249,6 +249,23 @@ NEGATIVE = [
         """,
         id="keras-dropout-activation-bn",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Mlp(nn.Module):
+            def __init__(self, dim, hidden, drop=0.0):
+                super().__init__()
+                self.fc1 = nn.Linear(dim, hidden, bias=False)
+                self.drop = nn.Dropout(drop)
+                self.norm = nn.BatchNorm1d(hidden)
+
+            def forward(self, x):
+                return self.norm(self.drop(self.fc1(x)))
+        """,
+        id="dropout-rate-defaults-to-zero",
+    ),
 ]
 
 

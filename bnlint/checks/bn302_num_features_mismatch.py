@@ -16,15 +16,16 @@ from bnlint.semantics.queries import (
     has_unknown_arguments,
     is_batch_norm,
     keras_channel_axes,
+    tensor_channels,
 )
-from bnlint.semantics.values import Count, Layer
+from bnlint.semantics.values import Count, Layer, Tensor, as_count
 
 
 def _shown(context: CheckContext, arg: cst.Arg | None, count: Count) -> str:
     """A channel count as written, with its value when that differs: `STEM_CHANNELS (64)`."""
     value = str(int(count.concrete)) if count.concrete is not None and count.concrete.denominator == 1 else None
     if arg is None or arg.star:
-        return value or "?"
+        return value or str(count)
     written = context.source(arg.value)
     return f"{written} ({value})" if value and value != written else written
 
@@ -44,8 +45,11 @@ class NumFeaturesMismatch(Check):
     def _torch(self, bn: Layer, context: CheckContext) -> Iterator[Finding]:
         for tensor in bn.inputs:
             source = channel_source(tensor)
-            counts = feature_counts(bn, source) if source is not None else None
-            if source is None or counts is None:
+            if source is None:
+                yield from self._after_op(bn, tensor, context)
+                continue
+            counts = feature_counts(bn, source)
+            if counts is None:
                 continue
             expected, channels = counts
             condition = ""
@@ -64,6 +68,18 @@ class NumFeaturesMismatch(Check):
             )
             yield Finding(self.code, bn.node, message, self._fix(given.node, produced.node if produced else None))
             return
+
+    def _after_op(self, bn: Layer, tensor: Tensor, context: CheckContext) -> Iterator[Finding]:
+        """A BN fed by an op that fixes the channel count itself (`torch.cat`)."""
+        expected = as_count(bn.arg(bn.spec.num_features)) if bn.spec.num_features else None
+        traced = tensor_channels(tensor)
+        if expected is None or traced is None or not expected.differs_from(traced[0]):
+            return
+        channels, origin = traced
+        given = bn.args[bn.spec.num_features]
+        message = (f"{bn.spec.name}({_shown(context, given.node, expected)}) is fed "
+                   f"{_shown(context, None, channels)} channels by {origin}")
+        yield Finding(self.code, bn.node, message)
 
     def _fix(self, given: cst.Arg | None, produced: cst.Arg | None) -> NodeFix | None:
         if given is None or produced is None or not isinstance(produced.value, cst.Integer):

@@ -10,7 +10,7 @@ from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.layers import Framework
 from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Layer, Tensor
+from bnlint.semantics.values import Layer, Op, Tensor
 
 # Input rank (batch axis included) -> the BatchNorm variant that accepts it.
 _VARIANT_FOR_RANK = {2: "1d", 3: "1d", 4: "2d", 5: "3d"}
@@ -23,6 +23,8 @@ def _origin(tensor: Tensor) -> str:
         return tensor.via[-1]
     if isinstance(tensor.producer, Layer):
         return tensor.producer.spec.name
+    if isinstance(tensor.producer, Op):
+        return tensor.producer.name
     return "its input"
 
 

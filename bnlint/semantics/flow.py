@@ -20,6 +20,7 @@ import libcst as cst
 from bnlint.semantics import layers as catalogue
 from bnlint.semantics.layers import Kind
 from bnlint.semantics.names import import_bindings
+from bnlint.semantics.queries import tensor_channels
 from bnlint.semantics.values import (
     UNKNOWN,
     ArgInfo,
@@ -59,6 +60,7 @@ _TENSOR_METADATA = frozenset({"size", "dim", "numel", "shape", "dtype", "device"
 _CONTAINER_METHODS = frozenset({"append", "add", "add_module", "extend", "insert"})
 _MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.ParameterList"})
 _METHOD_ORDER = ("__init__", "build", "forward", "call", "__call__")
+_CONCATENATIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"})
 _FORWARD_METHODS = frozenset({"forward", "call", "__call__"})
 
 
@@ -741,6 +743,8 @@ class Interpreter:
             for item in items:
                 self._escape(item)
             return ListValue(list(items), depth=len(self.bodies))
+        if qualname in _CONCATENATIONS and args and isinstance(args[0].value, ListValue):
+            return self._concatenate(args[0].value.items, args[1:])
         tensor_args = [arg.value for arg in args if isinstance(arg.value, Tensor)]
         if short in ("Input",) and qualname.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
             return Tensor(rank=self._input_rank(args))
@@ -755,6 +759,25 @@ class Interpreter:
                 self._consume(tensor, name)
             return Tensor(Op(name), rank=tensor_args[0].rank if short in catalogue.CHANNEL_OPS else None)
         return self._unknown_call(args, "call")
+
+    def _concatenate(self, parts: list[Value], options: list[_Arg]) -> Tensor:
+        """`torch.cat(tensors, dim)`: along dim 1 the channels add up."""
+        tensors = [part for part in parts if isinstance(part, Tensor)]
+        for part in parts:
+            if isinstance(part, Tensor):
+                self._consume(part, "cat")
+            else:
+                self._escape(part)
+        ranks = {tensor.rank for tensor in tensors}
+        rank = ranks.pop() if len(ranks) == 1 else None
+        dim = next((option.value for option in options if option.keyword in (None, "dim", "axis")), Const(0))
+        channels = None
+        along_channels = isinstance(dim, Const) and (dim.value == 1 or (rank is not None and dim.value == 1 - rank))
+        if along_channels and len(tensors) == len(parts):
+            traced = [tensor_channels(tensor) for tensor in tensors]
+            if all(found is not None for found in traced):
+                channels = sum((found[0] for found in traced if found is not None), Count.number(0))
+        return Tensor(Op("torch.cat"), rank=rank, channels=channels)
 
     def _method(self, method: _BoundMethod, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
         receiver, name = method.receiver, method.name

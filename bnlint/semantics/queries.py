@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnlint.semantics.layers import Kind
-from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, Param, Tensor, Value, as_count, as_number
+from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, Op, Param, Tensor, Value, as_count, as_number
 
 _MAX_TRACE = 16
 
@@ -20,6 +20,29 @@ def channel_source(tensor: Tensor) -> Layer | None:
         if spec.out_channels or spec.num_features:
             return producer
         if not spec.keeps_channels or len(producer.inputs) != 1:
+            return None
+        tensor = producer.inputs[0]
+    return None
+
+
+def tensor_channels(tensor: Tensor) -> tuple[Count, str] | None:
+    """The channel count of a tensor and what fixed it (a layer class or an op), traced back
+    like `channel_source`, also through ops that fix it themselves
+    (`torch.cat([a, b], dim=1)` has the channels of a and b)."""
+    for _ in range(_MAX_TRACE):
+        if tensor.via:
+            return None
+        if tensor.channels is not None:
+            producer = tensor.producer
+            return tensor.channels, producer.name if isinstance(producer, Op) else "its input"
+        producer = tensor.producer
+        if not isinstance(producer, Layer) or has_unknown_arguments(producer):
+            return None
+        parameter = producer.spec.out_channels or producer.spec.num_features
+        if parameter:
+            count = as_count(producer.arg(parameter))
+            return (count, producer.spec.name) if count is not None else None
+        if not producer.spec.keeps_channels or len(producer.inputs) != 1:
             return None
         tensor = producer.inputs[0]
     return None

@@ -74,6 +74,16 @@ class Count(Value):
     def concrete(self) -> Fraction | None:
         return None if self.terms else self.const
 
+    def __str__(self) -> str:
+        """Readable for messages: `2*expand + 1`."""
+        parts = []
+        for name, coef in self.terms:
+            symbol = name.split(":", 1)[-1]
+            parts.append(symbol if coef == 1 else f"{coef}*{symbol}")
+        if self.const or not parts:
+            parts.append(str(self.const))
+        return " + ".join(parts).replace("+ -", "- ")
+
     def with_defaults(self) -> Fraction | None:
         """The value when every symbol takes its default (None if one has none)."""
         defaults = dict(self.defaults)
@@ -187,11 +197,13 @@ class Layer(Value):
 @dataclass(eq=False)
 class Tensor(Value):
     """A tensor flowing through forward/call: the last layer that produced it (or None /
-    an Op), the shape-only ops applied since, its rank when known."""
+    an Op), the shape-only ops applied since, its rank when known, and its channel count
+    when an op (not a layer) fixed it (`torch.cat` along the channels)."""
 
     producer: Layer | Op | None = None
     via: tuple[str, ...] = ()
     rank: int | None = None
+    channels: Count | None = None
 
 
 @dataclass(eq=False)

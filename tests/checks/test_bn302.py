@@ -253,6 +253,28 @@ POSITIVE = [
         """,
         id="default-argument-disagrees",
     ),
+    pytest.param(
+        """
+        import torch
+        import torch.nn as nn
+
+
+        class Fire(nn.Module):
+            def __init__(self, in_channels, squeeze, expand):
+                super().__init__()
+                self.squeeze = nn.Conv2d(in_channels, squeeze, 1, bias=False)
+                self.expand1x1 = nn.Conv2d(squeeze, expand, 1, bias=False)
+                self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1, bias=False)
+                self.bn = nn.BatchNorm2d(expand)  # expect: BN302
+                self.relu = nn.ReLU(inplace=True)
+
+            def forward(self, x):
+                x = self.squeeze(x)
+                x = torch.cat([self.expand1x1(x), self.expand3x3(x)], 1)
+                return self.bn(self.relu(x))
+        """,
+        id="torch-cat-along-channels-adds-them-up",
+    ),
 ]
 
 NEGATIVE = [
@@ -471,6 +493,29 @@ NEGATIVE = [
                 return self._norm(self._conv(inputs))
         """,
         id="keras-axis-chosen-per-branch-on-self",
+    ),
+    pytest.param(
+        """
+        import torch
+        from torch import nn
+
+
+        class Branches(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.a = nn.Conv2d(c, c, 1, bias=False)
+                self.b = nn.Conv2d(c, 2 * c, 3, padding=1, bias=False)
+                self.bn = nn.BatchNorm2d(3 * c)
+                self.bn_batch = nn.BatchNorm2d(c)
+                self.pool = nn.AdaptiveAvgPool2d(1)
+
+            def forward(self, x, extra):
+                joined = torch.cat((self.a(x), self.b(x)), dim=1)
+                stacked = torch.cat([self.a(x), self.a(x)], dim=0)  # along the batch: channels stay c
+                opaque = torch.cat([self.a(x), extra], 1)  # extra's channels are unknown
+                return self.bn(joined), self.bn_batch(stacked), self.bn(opaque)
+        """,
+        id="torch-cat-right-sum-batch-axis-or-unknown-part",
     ),
 ]
 

@@ -209,7 +209,7 @@ def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> l
         fix = None
         if finding.fix is not None:
             original = original if original is not None else module.code
-            edit = rendered_edit(module, original, finding.fix.replacements)
+            edit = rendered_edit(module, original, finding.fix.replacements, positions)
             if edit is not None:
                 fix = Fix(finding.fix.applicability, finding.fix.message, (edit,))
         diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,

@@ -6,12 +6,13 @@ import ast
 import difflib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import cast
 
 import libcst as cst
+from libcst.metadata import CodeRange
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit
 
@@ -27,22 +28,63 @@ class FixMode(str, Enum):
         return applicability is Applicability.SAFE or self is FixMode.UNSAFE
 
 
-def rendered_edit(module: cst.Module, original: str,
-                  replacements: Iterable[tuple[cst.CSTNode, cst.CSTNode]]) -> Edit | None:
-    """The text edit that CST replacements make, rendered in place: the node is replaced in
-    the whole module and the module regenerated, so enclosing blocks give every line its
-    indentation (a node rendered on its own loses it); the edit is the span that differs."""
-    changed = module
+def rendered_edit(module: cst.Module, original: str, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]],
+                  positions: Mapping[cst.CSTNode, CodeRange]) -> Edit | None:
+    """The text edit that CST replacements make, rendered in place: a node rendered on its
+    own loses the indentation of the blocks around it, so the top-level statement holding
+    it is rendered with the replacement (top-level statements render exactly as written,
+    at no indentation) and the edit is the span that differs."""
+    statement = _top_level_statement(module, replacements, positions)
+    if statement is None:
+        return _differing_span(original, 0, original, _replaced(module, replacements).code)
+    before = module.code_for_node(statement)
+    start_line = positions[statement].start.line
+    line_start = _offset_of_line(original, start_line)
+    # The statement's text begins at or before its first syntactic line (comments above it).
+    offset = original.rfind(before, 0, line_start + len(before))
+    if offset < 0:
+        return _differing_span(original, 0, original, _replaced(module, replacements).code)
+    after = module.code_for_node(_replaced(statement, replacements))
+    return _differing_span(original, offset, before, after)
+
+
+def _replaced(node: cst.CSTNode, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]]) -> cst.CSTNode:
     for old, new in replacements:
-        changed = cast(cst.Module, changed.deep_replace(old, new))
-    updated = changed.code
-    if updated == original:
+        node = node.deep_replace(old, new)
+    return node
+
+
+def _top_level_statement(module: cst.Module, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]],
+                         positions: Mapping[cst.CSTNode, CodeRange]) -> cst.CSTNode | None:
+    """The one top-level statement whose lines hold every replaced node, if any."""
+    spans = [positions.get(old) for old, _ in replacements]
+    if any(span is None for span in spans):
         return None
-    start = _common_prefix(original, updated)
-    suffix = min(_common_prefix(original[::-1], updated[::-1]), min(len(original), len(updated)) - start)
-    line, column = _line_column(original, start)
-    end_line, end_column = _line_column(original, len(original) - suffix)
-    return Edit(line, column, end_line, end_column, updated[start: len(updated) - suffix])
+    first = min(span.start.line for span in spans if span is not None)
+    last = max(span.end.line for span in spans if span is not None)
+    for statement in module.body:
+        where = positions.get(statement)
+        if where is not None and where.start.line <= first and last <= where.end.line:
+            return statement
+    return None
+
+
+def _differing_span(original: str, offset: int, before: str, after: str) -> Edit | None:
+    """The edit turning `before` (found at `offset` in `original`) into `after`."""
+    if before == after:
+        return None
+    start = _common_prefix(before, after)
+    suffix = min(_common_prefix(before[::-1], after[::-1]), min(len(before), len(after)) - start)
+    line, column = _line_column(original, offset + start)
+    end_line, end_column = _line_column(original, offset + len(before) - suffix)
+    return Edit(line, column, end_line, end_column, after[start: len(after) - suffix])
+
+
+def _offset_of_line(text: str, line: int) -> int:
+    offset = 0
+    for _ in range(line - 1):
+        offset = text.index("\n", offset) + 1
+    return offset
 
 
 def _common_prefix(a: str, b: str, chunk: int = 4096) -> int:

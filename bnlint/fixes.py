@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import cast
 
 import libcst as cst
 from libcst.metadata import CodeRange

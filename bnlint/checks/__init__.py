@@ -1,4 +1,4 @@
-"""Rules: one small module each, registered here by code.
+"""Rules: one small module each (`bnNNN_name.py`), found here by its file name.
 
 A check reads the file's model (bnlint.semantics) and yields findings anchored on CST
 nodes; the engine turns nodes into positions and fixes into text edits, only for what is
@@ -7,8 +7,12 @@ reported. Metadata and documentation live in `rules/BNxxx.md` (bnlint.registry).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
 import libcst as cst
@@ -64,22 +68,17 @@ class Check:
         raise NotImplementedError
 
 
+@cache
 def all_checks() -> list[type[Check]]:
-    from bnlint.checks import (
-        bn302_num_features_mismatch,
-        bn303_bn_dimension_mismatch,
-        bn304_redundant_bias,
-        bn305_dropout_before_bn,
-        bn306_momentum_convention,
-    )
-
-    return [
-        bn302_num_features_mismatch.NumFeaturesMismatch,
-        bn303_bn_dimension_mismatch.BnDimensionMismatch,
-        bn304_redundant_bias.RedundantBias,
-        bn305_dropout_before_bn.DropoutBeforeBn,
-        bn306_momentum_convention.MomentumConvention,
-    ]
+    """Every rule's check, in code order: each `bnNNN_*.py` module here defines one."""
+    found: list[type[Check]] = []
+    for info in pkgutil.iter_modules(__path__):
+        if not re.fullmatch(r"bn\d{3}_\w+", info.name):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found += [value for value in vars(module).values()
+                  if isinstance(value, type) and issubclass(value, Check) and value.__module__ == module.__name__]
+    return sorted(found, key=lambda check: check.code)
 
 
 def option_defaults() -> dict[str, dict[str, Any]]:

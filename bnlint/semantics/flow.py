@@ -18,11 +18,25 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bnlint.semantics import layers as catalogue
-from bnlint.semantics.layers import Kind
+from bnlint.semantics.constructors import Presence
+from bnlint.semantics.layers import Framework, Kind
 from bnlint.semantics.names import import_bindings
+from bnlint.semantics.presence import PresenceIndex
 from bnlint.semantics.queries import tensor_channels
+from bnlint.semantics.usage import (
+    Dataset,
+    GradContext,
+    Loader,
+    ModelValue,
+    OptimizerValue,
+    Parameters,
+    Site,
+    UsageFacts,
+    UsageRecorder,
+)
 from bnlint.semantics.values import (
     UNKNOWN,
+    Arg,
     ArgInfo,
     AttributeWrite,
     ClassValue,
@@ -62,6 +76,8 @@ _MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.
 _METHOD_ORDER = ("__init__", "build", "forward", "call", "__call__")
 _CONCATENATIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"})
 _FORWARD_METHODS = frozenset({"forward", "call", "__call__"})
+# Values of bnlint.semantics.usage whose methods (`model.eval()`, `ds.batch(8)`) matter.
+_USAGE_VALUES = (ModelValue, Parameters, Dataset, Loader, GradContext, OptimizerValue)
 
 
 class _BudgetExceeded(Exception):
@@ -131,6 +147,7 @@ class FileModel:
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)
     attribute_writes: list[AttributeWrite] = field(default_factory=list)
+    usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.usage)
     complete: bool = True  # False when the step budget cut the analysis short
 
     def own_layers(self) -> Iterable[Layer]:
@@ -154,10 +171,13 @@ class Interpreter:
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
         self.events = 0  # layers built, fed or escaped: tells whether a call touched the model
         self.project_values: dict[tuple[str, bool], Value | None] = {}
+        self.definitions: dict[str, Value | None] = {}
         # The alternative (if/loop/except) bodies running now, outermost first, each with
         # an id of its own: items appended to a list inside them may be absent.
         self.bodies: list[int] = []
         self.body_count = 0
+        self.presence = PresenceIndex(self._resolve_in, self._definition, self._bases)
+        self.usage = UsageRecorder(model.usage, self._model_class)
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -191,9 +211,11 @@ class Interpreter:
         the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
-        branches, attributes = [], []
+        modes_before = self.usage.snapshot()
+        branches, attributes, modes = [], [], []
         for body in bodies:
             branch = frame.branch()
+            self.usage.restore(modes_before)
             if instance is not None:
                 instance.attributes.clear()
                 instance.attributes.update(before)
@@ -204,9 +226,11 @@ class Interpreter:
             finally:
                 self.bodies.pop()
             branches.append(branch)
+            modes.append(self.usage.snapshot())
             if instance is not None:
                 attributes.append(dict(instance.attributes))
         frame.merge(*branches, joiner=self._join)
+        self.usage.join(modes_before, modes)
         if instance is None:
             return
         instance.attributes.clear()
@@ -269,24 +293,35 @@ class Interpreter:
 
             self._branches(frame, [body, other])
         elif isinstance(node, (cst.For, cst.While)):
+            iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
-                iterated = self._eval(node.iter, frame)
                 self._assign(node.target, self._element_of(iterated), frame)
-            else:
-                self._eval(node.test, frame)
+            running = self.usage.loop(node, iterated)
 
             def loop(branch: Frame) -> None:
-                self._exec_block(node.body.body, branch, collect)
+                self.usage.loops.append(running)
+                try:
+                    self._exec_block(node.body.body, branch, collect)
+                finally:
+                    self.usage.loops.pop()
                 if node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
             self._branches(frame, [loop, _nothing])  # the body may run, or not
         elif isinstance(node, cst.With):
+            entered = []
             for item in node.items:
                 value = self._eval(item.item, frame)
+                if self.usage.enter(value):
+                    entered.append(value)
                 if item.asname is not None:
-                    self._assign(item.asname.name, UNKNOWN if not isinstance(value, ModuleRef) else value, frame)
-            self._exec_block(node.body.body, frame, collect)
+                    kept = isinstance(value, (ModuleRef, GradContext))
+                    self._assign(item.asname.name, value if kept else UNKNOWN, frame)
+            try:
+                self._exec_block(node.body.body, frame, collect)
+            finally:
+                for value in reversed(entered):
+                    self.usage.leave(value)
         elif isinstance(node, cst.Try):
             self._exec_block(node.body.body, frame, collect)
             if node.handlers:
@@ -317,7 +352,11 @@ class Interpreter:
                 return
             self._assign(node.target, self._binary(current, operand, node.operator), frame)
         elif isinstance(node, cst.Expr):
-            self._eval(node.value, frame)
+            expression = node.value
+            if isinstance(expression, cst.Attribute) and expression.attr.value in ("eval", "train"):
+                self.usage.bare_switch(self._eval(expression.value, frame), expression, self._site(expression, frame))
+            else:
+                self._eval(expression, frame)
         elif isinstance(node, cst.Return):
             value = self._eval(node.value, frame) if node.value is not None else Const(None)
             if frame.depth == 0:  # what forward/call returns is used by code we cannot see
@@ -361,6 +400,7 @@ class Interpreter:
             if isinstance(owner, Instance):
                 owner.attributes[target.attr.value] = value
             else:
+                self.usage.attribute_write(owner, target.attr.value, value, self._site(target, frame))
                 self._escape(value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             items = value.items if isinstance(value, ListValue) and len(value.items) == len(target.elements) else None
@@ -470,13 +510,23 @@ class Interpreter:
     def _run_body(self, function: FunctionValue, frame: Frame) -> Value:
         body = function.node.body
         statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
-        self._exec_block(statements, frame, collect=frame.depth == 0)
+        # `@torch.no_grad()` / `@torch.inference_mode()` run the body in that context.
+        decorators = [self._eval(decorator.decorator, Frame(function.scope, function.path))
+                      for decorator in function.node.decorators]
+        contexts = [value for value in decorators if self.usage.enter(self._context_of(value))]
+        self.usage.functions.append(function.node.name.value)
+        try:
+            self._exec_block(statements, frame, collect=frame.depth == 0)
+        finally:
+            self.usage.functions.pop()
+            for value in reversed(contexts):
+                self.usage.leave(self._context_of(value))
         result: Value | None = None
         for value in frame.returns:
             result = value if result is None else join(result, value)
         return result if result is not None else Const(None)
 
-    def _invoke(self, function: FunctionValue, args: list[_Arg], call: cst.Call, depth: int) -> Value:
+    def _invoke(self, function: FunctionValue, args: list[Arg], call: cst.Call, depth: int) -> Value:
         """Inline a call of a function whose body we can see, binding the real arguments."""
         key = id(function.node)
         if depth >= MAX_INLINE_DEPTH or key in self.active:
@@ -485,7 +535,7 @@ class Interpreter:
         signature = (key, tuple(type(arg.value).__name__ for arg in args))
         if signature in self.inert:
             return self.inert[signature]
-        events = self.events
+        events, usage_events = self.events, self.usage.count
         frame = self._new_frame(function, depth + 1)
         params = self._params(function)
         positional = [param for param, skip in params if not skip and param.star == "" and param not in
@@ -516,7 +566,7 @@ class Interpreter:
             result = self._run_body(function, frame)
         finally:
             self.active.discard(key)
-        if self.events == events and isinstance(result, (Const, Count, Unknown)):
+        if self.events == events and self.usage.count == usage_events and isinstance(result, (Const, Count, Unknown)):
             self.inert[signature] = result
         return result
 
@@ -627,6 +677,8 @@ class Interpreter:
             return _BoundMethod(base, name)
         if isinstance(base, Param) and isinstance(base.default, (LayerRef, ModuleRef)):
             return self._attribute(base.default, name)
+        if isinstance(base, ModelValue):
+            return self.usage.attribute(base, name)
         if isinstance(base, (Tensor, ListValue, Sequence_, _Super, DictValue)):
             return _BoundMethod(base, name)
         return UNKNOWN
@@ -660,44 +712,123 @@ class Interpreter:
     # ----- calls --------------------------------------------------------------------------
 
     def _call(self, call: cst.Call, frame: Frame) -> Value:
-        callee = self._eval(call.func, frame)
+        if isinstance(call.func, cst.Attribute):
+            base = self._eval(call.func.value, frame)
+            name = call.func.attr.value
+            # Methods of models and of parameters that hold one (`model.eval()`) are resolved when called.
+            usage_value = isinstance(base, (*_USAGE_VALUES, Param))
+            callee = _BoundMethod(base, name) if usage_value else self._attribute(base, name)
+        else:
+            callee = self._eval(call.func, frame)
         args = [
-            _Arg(arg.keyword.value if arg.keyword else None, self._eval(arg.value, frame), arg, arg.star)
+            Arg(arg.keyword.value if arg.keyword else None, self._eval(arg.value, frame), arg, arg.star)
             for arg in call.args
         ]
+        if isinstance(call.func, cst.Attribute):
+            self.usage.training_step(call.func, self._site(call, frame))
         return self._apply(callee, args, call, frame)
 
-    def _apply(self, callee: Value, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+    def _apply(self, callee: Value, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         if isinstance(callee, Param):
             if isinstance(callee.default, (LayerRef, FunctionValue, ClassValue)):
                 return self._apply(callee.default, args, call, frame)
+            model = self.usage.called_parameter(callee, call)
+            if model is not None:
+                return self._use_model(model, args, call, frame)
             return self._unknown_call(args, "call")
         if isinstance(callee, LayerRef):
             return self._construct(callee, args, call, frame)
         if isinstance(callee, Layer):
             return self._apply_layer(callee, _first_positional(args))
         if isinstance(callee, Sequence_):
+            if not self.usage.in_model_code:
+                model = self.usage.model_of(callee, as_model=True)
+                assert model is not None
+                self.usage.call(self._site(call, frame), model, args)
             return self._apply_sequence(callee, _first_positional(args))
         if isinstance(callee, FunctionValue):
             return self._invoke(callee, args, call, frame.depth)
         if isinstance(callee, ClassValue):
-            self._escape_args(args)
-            return Instance(callee)
+            return self._instantiate(callee, args, call, frame)
+        if isinstance(callee, ModelValue):
+            return self._use_model(callee, args, call, frame)
         if isinstance(callee, Instance):
             if callee.sequence is not None:
                 return self._apply_sequence(callee.sequence, _first_positional(args))
+            model = self.usage.model_of(callee)
+            if model is not None:
+                return self._use_model(model, args, call, frame)
             return self._unknown_call(args, "module")
         if isinstance(callee, _BoundMethod):
             return self._method(callee, args, call, frame)
         if isinstance(callee, _Super):
             return callee
         if isinstance(callee, ModuleRef):
-            # Only functions are worth following: an instance of another file's class is opaque.
+            # Functions are worth following; of another file's classes, what models they build.
             resolved = self._project_value(callee, functions_only=True)
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
+            definition = self._definition(callee)
+            if isinstance(definition, ClassValue):
+                return self._instantiate(definition, args, call, frame)
+            used = self.usage.external(callee.qualname, args, self._site(call, frame))
+            if used is not None:
+                return used
             return self._known_function(callee.qualname, args, call, frame)
         return self._unknown_call(args, "call")
+
+    def _instantiate(self, cls: ClassValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
+        """`Net()` builds a model whose content the presence index knows; an instance of
+        any other class (a trainer) gets its `__init__` run, so that its methods see
+        `self.model`."""
+        model = self.usage.construct_class(cls, call)
+        if model is not None:
+            self._escape_args(args)
+            return model
+        instance = Instance(cls)
+        init = self._class_member(cls, "__init__")
+        if isinstance(init, FunctionValue):
+            self._invoke(FunctionValue(init.node, init.scope, init.path, bound_self=instance), args, call, frame.depth)
+        else:
+            self._escape_args(args)
+        return instance
+
+    def _use_model(self, model: ModelValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
+        """`model(x)`: a use of a whole model, outside its own code."""
+        for arg in args:
+            if isinstance(arg.value, Tensor):
+                self._consume(arg.value, "module")
+        if self.usage.in_model_code:
+            return Tensor(Op("module"))
+        return self.usage.call(self._site(call, frame), model, args)
+
+    def _site(self, node: cst.CSTNode, frame: Frame) -> Site:
+        return Site(node, frame.path, frame.helper)
+
+    def _context_of(self, decorator: Value) -> Value:
+        """`@torch.no_grad` written without parentheses is the context itself."""
+        if isinstance(decorator, ModuleRef):
+            return self.usage.grad_context(decorator.qualname, []) or decorator
+        return decorator
+
+    def _resolve_in(self, expression: cst.BaseExpression, definition: ClassValue | FunctionValue) -> Value:
+        """A name or attribute chain evaluated where a definition was written."""
+        return self._eval(expression, Frame(scopes=definition.scope, path=definition.path))
+
+    def _definition(self, ref: ModuleRef) -> Value | None:
+        """What an imported name is bound to in a project file (any kind of value)."""
+        if self.project is None:
+            return None
+        if ref.qualname not in self.definitions:
+            self.definitions[ref.qualname] = self.project.resolve(ref.qualname, constant=True)
+        return self.definitions[ref.qualname]
+
+    def _model_class(self, cls: Value) -> tuple[Presence, Framework] | None:
+        """Whether a class builds models: their batch-norm presence and framework."""
+        if not isinstance(cls, ClassValue):
+            return None
+        framework = self.presence.framework(cls)
+        return (self.presence.of_definition(cls), framework) if framework is not None else None
 
     def _project_constant(self, ref: Value) -> Value:
         """An imported UPPER_CASE name: its literal value when a project module defines one."""
@@ -715,7 +846,7 @@ class Interpreter:
             self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only)
         return self.project_values[key]
 
-    def _known_function(self, qualname: str, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+    def _known_function(self, qualname: str, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         short = qualname.rsplit(".", 1)[-1]
         if qualname == "functools.partial" and args and isinstance(args[0].value, LayerRef):
             base = args[0].value
@@ -760,7 +891,7 @@ class Interpreter:
             return Tensor(Op(name), rank=tensor_args[0].rank if short in catalogue.CHANNEL_OPS else None)
         return self._unknown_call(args, "call")
 
-    def _concatenate(self, parts: list[Value], options: list[_Arg]) -> Tensor:
+    def _concatenate(self, parts: list[Value], options: list[Arg]) -> Tensor:
         """`torch.cat(tensors, dim)`: along dim 1 the channels add up."""
         tensors = [part for part in parts if isinstance(part, Tensor)]
         for part in parts:
@@ -779,8 +910,18 @@ class Interpreter:
                 channels = sum((found[0] for found in traced if found is not None), Count.number(0))
         return Tensor(Op("torch.cat"), rank=rank, channels=channels)
 
-    def _method(self, method: _BoundMethod, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+    def _method(self, method: _BoundMethod, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         receiver, name = method.receiver, method.name
+        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, Sequence_)):
+            assert isinstance(call.func, cst.Attribute)
+            used = self.usage.method(receiver, name, args, self._site(call, frame), call.func)
+            if used is not None:
+                for arg in args:
+                    if isinstance(arg.value, Tensor):
+                        self._consume(arg.value, name)
+                return used
+            if not isinstance(receiver, (Instance, Sequence_)):
+                return self._unknown_call(args, name)
         if isinstance(receiver, Tensor):
             if name in catalogue.SHAPE_OPS:
                 return Tensor(receiver.producer, (*receiver.via, name), _flatten_rank(name, args, method=True))
@@ -828,7 +969,7 @@ class Interpreter:
             return Const(None)
         return self._unknown_call(args, name)
 
-    def _input_rank(self, args: list[_Arg]) -> int | None:
+    def _input_rank(self, args: list[Arg]) -> int | None:
         for arg in args:
             if arg.keyword in (None, "shape") and isinstance(arg.value, ListValue):
                 return len(arg.value.items) + 1
@@ -836,7 +977,7 @@ class Interpreter:
 
     # ----- layers -------------------------------------------------------------------------
 
-    def _bind(self, spec: catalogue.LayerSpec, args: list[_Arg]) -> dict[str, ArgInfo]:
+    def _bind(self, spec: catalogue.LayerSpec, args: list[Arg]) -> dict[str, ArgInfo]:
         bound: dict[str, ArgInfo] = {}
         position = 0
         for arg in args:
@@ -858,7 +999,7 @@ class Interpreter:
                 position += 1
         return bound
 
-    def _construct(self, ref: LayerRef, args: list[_Arg], call: cst.Call, frame: Frame) -> Value:
+    def _construct(self, ref: LayerRef, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         spec = ref.spec
         if spec.kind is Kind.CONTAINER:
             sequence = Sequence_([], depth=len(self.bodies))
@@ -876,7 +1017,7 @@ class Interpreter:
         self.model.layers.append(layer)
         return layer
 
-    def _sequence_items(self, args: list[_Arg]) -> list[tuple[Value, tuple[int, ...]]]:
+    def _sequence_items(self, args: list[Arg]) -> list[tuple[Value, tuple[int, ...]]]:
         """A container's items, each with the bodies that may have left it out."""
         items: list[tuple[Value, tuple[int, ...]]] = []
         for arg in args:
@@ -986,11 +1127,11 @@ class Interpreter:
         elif isinstance(value, Tensor):
             self._consume(value, "escape")
 
-    def _escape_args(self, args: list[_Arg]) -> None:
+    def _escape_args(self, args: list[Arg]) -> None:
         for arg in args:
             self._escape(arg.value)
 
-    def _unknown_call(self, args: list[_Arg], name: str) -> Value:
+    def _unknown_call(self, args: list[Arg], name: str) -> Value:
         for arg in args:
             if isinstance(arg.value, Tensor):
                 self._consume(arg.value, name)
@@ -1009,6 +1150,9 @@ class Interpreter:
         return [UNKNOWN]
 
     def _element_of(self, value: Value) -> Value:
+        element = self.usage.element(value)
+        if element is not None:
+            return element
         if isinstance(value, (ListValue, DictValue)):
             for item in value.items:
                 self._escape(item)
@@ -1017,14 +1161,6 @@ class Interpreter:
     def _resolve_qualname(self, qualname: str) -> Value:
         spec = catalogue.lookup(qualname)
         return LayerRef(spec) if spec is not None else ModuleRef(qualname)
-
-
-@dataclass
-class _Arg:
-    keyword: str | None
-    value: Value
-    node: cst.Arg
-    star: str
 
 
 def _nothing(frame: Frame) -> None:
@@ -1054,7 +1190,7 @@ def _known_keys(value: Value) -> bool:
     return isinstance(value, DictValue) and len(value.keys) == len(value.items) and None not in value.keys
 
 
-def _drops_nothing(args: list[_Arg]) -> bool:
+def _drops_nothing(args: list[Arg]) -> bool:
     """`F.dropout(x, p=0.0)` / `F.dropout(x, 0)`: no variance shift."""
     positional = [arg.value for arg in args if arg.keyword is None and not arg.star]
     rate = next((arg.value for arg in args if arg.keyword in ("p", "rate")), None)
@@ -1063,7 +1199,7 @@ def _drops_nothing(args: list[_Arg]) -> bool:
     return rate is not None and as_number(rate) == 0
 
 
-def _first_positional(args: list[_Arg]) -> Value:
+def _first_positional(args: list[Arg]) -> Value:
     for arg in args:
         if arg.keyword is None and not arg.star:
             return arg.value
@@ -1089,7 +1225,7 @@ def _output_rank(layer: Layer, tensor: Tensor) -> int | None:
     return None
 
 
-def _flatten_rank(name: str, args: list[_Arg], method: bool = False) -> int | None:
+def _flatten_rank(name: str, args: list[Arg], method: bool = False) -> int | None:
     """`x.flatten(1)` / `torch.flatten(x, 1)` leave a rank-2 tensor; other shape ops: unknown."""
     if name != "flatten":
         return None

@@ -123,6 +123,16 @@ class ModuleRef(Value):
 
 
 @dataclass
+class Arg:
+    """An argument of a call as evaluated: `keyword=value`, or `*value` / `**value` (star)."""
+
+    keyword: str | None
+    value: Value
+    node: cst.Arg
+    star: str
+
+
+@dataclass
 class ArgInfo:
     value: Value
     node: cst.Arg | None  # the argument as written, None for a default
@@ -204,6 +214,7 @@ class Tensor(Value):
     via: tuple[str, ...] = ()
     rank: int | None = None
     channels: Count | None = None
+    batch: int | None = None  # the batch size of a literal input (`torch.randn(1, 3, 224, 224)`)
 
 
 @dataclass(eq=False)

@@ -1,0 +1,753 @@
+"""How models are used: which value holds which model, its train/eval mode along the code,
+and the surroundings of every use (loops, `no_grad`, gradient tapes, the function running).
+
+The interpreter (bnlint.semantics.flow) calls the `UsageRecorder` as it walks training and
+evaluation code, inlining helpers with their real arguments, so `evaluate(model, loader)`
+sees the caller's model and `set_eval(model)` switches it at the call site. What is
+recorded is `UsageFacts`: plain events the BN1xx/BN2xx/BN4xx rules read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import libcst as cst
+
+from bnlint.semantics.constructors import Presence, constructor_presence
+from bnlint.semantics.layers import Framework, Kind
+from bnlint.semantics.values import UNKNOWN, Arg, ClassValue, Const, Instance, Layer, ListValue, Param, Sequence_, Tensor, Value
+
+
+class Mode(str, Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+    UNKNOWN = "unknown"
+
+
+class Grad(str, Enum):
+    ENABLED = "enabled"
+    NO_GRAD = "no_grad"  # torch.no_grad(), also torch.set_grad_enabled(False)
+    INFERENCE = "inference_mode"
+
+
+# Words in a function name that say the function runs a model for inference.
+_INFERENCE_WORDS = frozenset({
+    "eval", "evaluate", "evaluation", "validate", "validation", "val", "valid", "test", "testing", "predict",
+    "prediction", "predictions", "infer", "inference", "score", "scoring",
+})
+_TRAINING_WORDS = frozenset({"train", "training", "fit", "finetune", "step", "update"})
+
+
+def says_inference(name: str) -> bool:
+    """`evaluate`, `validate_epoch`, `run_test`, `predict`: a function for inference. Test
+    functions of a test suite (`test_forward`) and names that also say training
+    (`train_and_evaluate`) are not."""
+    if name.startswith(("test_", "_test")) or name.startswith("test") and name[4:5].isupper():
+        return False
+    words = {word.lower() for word in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if word}
+    return bool(words & _INFERENCE_WORDS) and not words & _TRAINING_WORDS
+
+
+
+# ----- values ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ModelValue(Value):
+    """A model object: an instance of a project `nn.Module` / Keras model class, a model
+    from a known constructor (`torchvision.models.resnet50()`), a Sequential, a parameter or
+    attribute used as a model, or a wrapper (`nn.DataParallel(model)`) of another."""
+
+    presence: Presence
+    framework: Framework | None
+    label: str  # how messages name it: `Net`, `torchvision.models.resnet50`
+    node: cst.CSTNode | None = None  # where it was built
+    fresh: bool = False  # built here, so in train mode (torch modules start training)
+    pretrained: bool = False  # keras.applications / a loaded model
+    zoo: bool = False  # from a model zoo or a file: content unknown statically, but a real network
+    inner: ModelValue | None = None  # what a wrapper wraps
+    wrapper: str | None = None  # "DataParallel", "DistributedDataParallel"
+    owner: ModelValue | None = None  # the model this one is a submodule of (`model.backbone`)
+    sync_bn: bool = False  # passed through SyncBatchNorm.convert_sync_batchnorm
+
+    @property
+    def root(self) -> ModelValue:
+        model = self
+        while model.inner is not None:
+            model = model.inner
+        return model
+
+    @property
+    def may_hold_bn(self) -> bool:
+        """The policy of the usage rules: a model that holds batch norm, or one whose content
+        cannot be known but that comes from a model zoo or a saved file (those almost all
+        hold batch norm or dropout, which a wrong mode breaks as well). A model of unknown
+        content built by code bnlint cannot see is not assumed to."""
+        root = self.root
+        return root.presence is Presence.YES or (root.presence is Presence.UNKNOWN and root.zoo)
+
+
+@dataclass(eq=False)
+class GradContext(Value):
+    """`torch.no_grad()`, `torch.inference_mode()`, `torch.enable_grad()`, `tf.GradientTape()`."""
+
+    grad: Grad | None  # None for a gradient tape
+
+
+@dataclass(eq=False)
+class Parameters(Value):
+    """`model.parameters()` (or one parameter of it when `single`)."""
+
+    model: ModelValue
+    single: bool = False
+    named: bool = False
+
+
+@dataclass(eq=False)
+class OptimizerValue(Value):
+    pass
+
+
+@dataclass(eq=False)
+class Dataset(Value):
+    """A dataset whose length may be known (`TensorDataset(torch.randn(100, 3))`), or a
+    `tf.data` pipeline before batching."""
+
+    length: int | None
+    framework: Framework
+
+
+# ----- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """A CST node and the file holding it, with the module-level function around it (so a
+    finding in another file's helper can be placed: see bnlint.crossfile)."""
+
+    node: cst.CSTNode
+    path: str
+    helper: cst.FunctionDef | None
+
+
+@dataclass(eq=False)
+class Loop:
+    """A loop being run; `loader` is what it iterates when that is a data loader."""
+
+    node: cst.For | cst.While
+    loader: Loader | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where an event happens: enclosing loops (outermost first, across inlined calls), the
+    gradient mode, whether a `tf.GradientTape` is recording, and the functions running
+    (outermost first)."""
+
+    loops: tuple[Loop, ...] = ()
+    grad: Grad = Grad.ENABLED
+    tape: bool = False
+    functions: tuple[str, ...] = ()
+
+    def inference_reason(self) -> str | None:
+        """Why code here runs for inference, or None."""
+        if self.grad is Grad.NO_GRAD:
+            return "under torch.no_grad()"
+        if self.grad is Grad.INFERENCE:
+            return "under torch.inference_mode()"
+        for name in reversed(self.functions):
+            if says_inference(name):
+                return f"in `{name}()`"
+        return None
+
+    def within(self, loop: Loop) -> bool:
+        return any(outer is loop for outer in self.loops)
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """`model(x)` (or `model.predict(x)`, `model.forward(x)`) outside the model's own code."""
+
+    site: Site
+    model: ModelValue
+    mode: Mode  # torch: the mode reaching the call
+    context: Context
+    training: cst.Arg | None  # Keras: the `training=` argument as written
+    method: str | None = None  # `predict`, `forward`...; None for a plain call
+
+    @property
+    def training_value(self) -> object:
+        """The literal `training=` (True / False), None when absent, ... when not literal."""
+        if self.training is None:
+            return None
+        value = self.training.value
+        if isinstance(value, cst.Name) and value.value in ("True", "False"):
+            return value.value == "True"
+        return ...
+
+
+@dataclass(frozen=True)
+class ModeSwitch:
+    """`model.eval()`, `model.train()`, `model.train(False)`, or a bare `model.eval` (not called)."""
+
+    site: Site
+    model: ModelValue
+    mode: Mode
+    called: bool
+    context: Context
+    attribute: cst.Attribute  # the `model.eval` expression
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """Evidence that code here trains: `loss.backward()`, `optimizer.step()`, `tape.gradient()`,
+    `model.fit()`."""
+
+    site: Site
+    kind: str
+    context: Context
+
+
+@dataclass(eq=False)
+class Loader(Value):
+    """Batches of data: `DataLoader(...)`, a `tf.data` pipeline after `.batch(n)`, or a
+    Keras `fit(batch_size=n)`."""
+
+    site: Site
+    framework: Framework
+    kind: str  # "DataLoader", "batch", "fit"
+    batch_size: int | None  # the literal batch size
+    batch_size_arg: cst.Arg | None  # as written; None when the default applies
+    drop_last: bool | None  # literal drop_last (torch)
+    dataset_length: int | None
+    context: Context
+    calls: list[ModelCall] = field(default_factory=list)  # model calls in loops over it
+    model: ModelValue | None = None  # fit(): the model trained
+
+
+@dataclass(frozen=True)
+class OptimizerUse:
+    """`torch.optim.X(params, ..., weight_decay=...)`."""
+
+    site: Site
+    name: str
+    model: ModelValue | None  # the model all of whose parameters it optimizes in one group
+    weight_decay: float | None  # literal (or the optimizer's default)
+    weight_decay_arg: cst.Arg | None
+
+
+@dataclass(frozen=True)
+class ParallelWrap:
+    """`nn.DataParallel(model)` / `DistributedDataParallel(model)`."""
+
+    site: Site
+    kind: str
+    model: ModelValue
+    context: Context
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Parameters of (a part of) a model frozen: `p.requires_grad = False` over
+    `model.parameters()`, or `model.requires_grad_(False)`."""
+
+    site: Site
+    model: ModelValue  # the frozen part
+    context: Context
+
+
+@dataclass(frozen=True)
+class LiteralInput:
+    """A literal tensor (`torch.randn(1, 3, 224, 224)`) fed to a model."""
+
+    call: ModelCall
+    batch: int
+    node: cst.CSTNode  # the tensor-creating call
+
+
+@dataclass
+class UsageFacts:
+    calls: list[ModelCall] = field(default_factory=list)
+    switches: list[ModeSwitch] = field(default_factory=list)
+    steps: list[TrainingStep] = field(default_factory=list)
+    loaders: list[Loader] = field(default_factory=list)
+    optimizers: list[OptimizerUse] = field(default_factory=list)
+    wraps: list[ParallelWrap] = field(default_factory=list)
+    freezes: list[Freeze] = field(default_factory=list)
+    inputs: list[LiteralInput] = field(default_factory=list)
+
+    def switches_of(self, model: ModelValue) -> list[ModeSwitch]:
+        root = model.root
+        return [switch for switch in self.switches if switch.model.root is root]
+
+    def calls_of(self, model: ModelValue) -> list[ModelCall]:
+        root = model.root
+        return [call for call in self.calls if call.model.root is root]
+
+
+# ----- what the interpreter asks ---------------------------------------------------------------
+
+_GRAD_CONTEXTS = {
+    "torch.no_grad": Grad.NO_GRAD,
+    "torch.inference_mode": Grad.INFERENCE,
+    "torch.enable_grad": Grad.ENABLED,
+    "torch.autograd.grad_mode.no_grad": Grad.NO_GRAD,
+    "torch.autograd.no_grad": Grad.NO_GRAD,
+}
+_TAPES = frozenset({"tensorflow.GradientTape", "tf_keras.GradientTape"})
+_WRAPPERS = {
+    "torch.nn.DataParallel": "DataParallel",
+    "torch.nn.parallel.DataParallel": "DataParallel",
+    "torch.nn.parallel.DistributedDataParallel": "DistributedDataParallel",
+    "torch.nn.parallel.distributed.DistributedDataParallel": "DistributedDataParallel",
+}
+_DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+_TENSOR_DATASETS = frozenset({"torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset"})
+_TF_DATASETS = frozenset({"from_tensor_slices", "from_tensors", "from_generator", "range", "zip"})
+_LITERAL_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint", "full", "normal"})
+_KERAS_FUNCTIONAL = frozenset({"Model", "Functional"})
+_KERAS_LOADERS = frozenset({"load_model"})
+_MOVES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "share_memory", "to_empty"})
+_INFERENCE_METHODS = frozenset({"forward", "predict", "predict_on_batch", "predict_step", "__call__"})
+_FIT_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
+# torch.optim classes whose weight_decay defaults to a non-zero value.
+_DEFAULT_DECAY = {"AdamW": 0.01}
+_FRAMEWORK_ROOTS = {"torch": Framework.TORCH, "torchvision": Framework.TORCH, "timm": Framework.TORCH,
+                    "keras": Framework.KERAS, "tensorflow": Framework.KERAS, "tf_keras": Framework.KERAS}
+
+
+def _literal_bool(value: Value) -> bool | None:
+    if isinstance(value, Param) and value.default is not None:
+        value = value.default
+    return value.value if isinstance(value, Const) and isinstance(value.value, bool) else None
+
+
+def literal_int(value: Value) -> int | None:
+    if isinstance(value, Param) and value.default is not None:
+        value = value.default
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value.value
+    count = getattr(value, "concrete", None)
+    return int(count) if count is not None and count.denominator == 1 else None
+
+
+def _argument(args: Sequence[Arg], name: str, position: int | None) -> Arg | None:
+    for arg in args:
+        if arg.keyword == name:
+            return arg
+    positional = [arg for arg in args if arg.keyword is None and not arg.star]
+    if position is not None and position < len(positional):
+        return positional[position]
+    return None
+
+
+def _shape(args: Sequence[Arg]) -> list[Value]:
+    """The size arguments of `torch.randn(1, 3, 32, 32)` / `torch.randn((1, 3))` / `size=`."""
+    sized = _argument(args, "size", None)
+    if sized is not None and isinstance(sized.value, ListValue):
+        return sized.value.items
+    positional = [arg.value for arg in args if arg.keyword is None and not arg.star]
+    if len(positional) == 1 and isinstance(positional[0], ListValue):
+        return positional[0].items
+    return positional
+
+
+class UsageRecorder:
+    """The interpreter's companion for usage facts: keeps the context stacks and each
+    model's mode, answers what framework calls and methods return, and records events."""
+
+    def __init__(self, facts: UsageFacts, model_class: Callable[[Value], tuple[Presence, Framework] | None]) -> None:
+        self.facts = facts
+        self.model_class = model_class  # a class value → (presence, framework), None when no model class
+        self.loops: list[Loop] = []
+        self.grads: list[Grad] = []
+        self.tapes = 0
+        self.functions: list[str] = []
+        self.modes: dict[int, Mode] = {}
+        self.handles: dict[int, ModelValue] = {}  # parameters / instances used as models
+        self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
+
+    @property
+    def count(self) -> int:
+        """How many events were recorded: a helper that added none is inert for usage too."""
+        facts = self.facts
+        return (len(facts.calls) + len(facts.switches) + len(facts.steps) + len(facts.loaders)
+                + len(facts.optimizers) + len(facts.wraps) + len(facts.freezes))
+
+    # ----- context ------------------------------------------------------------------------
+
+    def context(self) -> Context:
+        return Context(tuple(self.loops), self.grads[-1] if self.grads else Grad.ENABLED, self.tapes > 0,
+                       tuple(self.functions))
+
+    @property
+    def in_model_code(self) -> bool:
+        """Running a model's own forward/call/constructor: calls there are not uses."""
+        return any(name in ("forward", "call", "__call__", "__init__", "build") for name in self.functions)
+
+    def enter(self, value: Value) -> bool:
+        """A `with` item or decorator: True when it changed the context (undo with `leave`)."""
+        if not isinstance(value, GradContext):
+            return False
+        if value.grad is None:
+            self.tapes += 1
+        else:
+            self.grads.append(value.grad)
+        return True
+
+    def leave(self, value: Value) -> None:
+        assert isinstance(value, GradContext)
+        if value.grad is None:
+            self.tapes -= 1
+        else:
+            self.grads.pop()
+
+    def mode(self, model: ModelValue) -> Mode:
+        root = model.root
+        if id(root) in self.modes:
+            return self.modes[id(root)]
+        return Mode.TRAIN if root.fresh and root.framework is Framework.TORCH else Mode.UNKNOWN
+
+    def snapshot(self) -> dict[int, Mode]:
+        return dict(self.modes)
+
+    def restore(self, state: dict[int, Mode]) -> None:
+        self.modes = dict(state)
+
+    def join(self, before: dict[int, Mode], branches: list[dict[int, Mode]]) -> None:
+        """After alternative bodies: a mode they all agree on, else unknown."""
+        joined: dict[int, Mode] = {}
+        for key in set(before).union(*branches):
+            states = {branch.get(key, before.get(key)) for branch in branches}
+            state = states.pop() if len(states) == 1 else Mode.UNKNOWN
+            if state is not None:
+                joined[key] = state
+        self.modes = joined
+
+    # ----- values -------------------------------------------------------------------------
+
+    def model_of(self, value: Value, label: str = "model", as_model: bool = False) -> ModelValue | None:
+        """The model a value holds. Parameters and unknown attributes become models only
+        when code uses them as one (`as_model`: called, switched to eval)."""
+        if isinstance(value, ModelValue):
+            return value
+        if isinstance(value, Instance):
+            found = self.model_class(value.cls)
+            if found is None:
+                return None
+            return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value))
+        if isinstance(value, Sequence_) and as_model:
+            return self._handle(value, lambda: ModelValue(sequence_presence(value), None, "Sequential", fresh=True))
+        if isinstance(value, Param) and as_model:
+            return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
+        return None
+
+    def _handle(self, value: Value, make: Callable[[], ModelValue]) -> ModelValue:
+        if id(value) not in self.handles:
+            self.handles[id(value)] = make()
+        return self.handles[id(value)]
+
+    def construct_class(self, cls: ClassValue, call: cst.Call) -> ModelValue | None:
+        """`Net()` for a project model class: a fresh model."""
+        found = self.model_class(cls)
+        if found is None:
+            return None
+        return ModelValue(*found, cls.node.name.value, call, fresh=True)
+
+    def external(self, qualname: str, args: Sequence[Arg], site: Site) -> Value | None:
+        """What a call of a framework function or class returns, when it matters here."""
+        call = site.node
+        assert isinstance(call, cst.Call)
+        short = qualname.rsplit(".", 1)[-1]
+        root = qualname.split(".")[0]
+        context = self.grad_context(qualname, args)
+        if context is not None:
+            return context
+        if qualname in _WRAPPERS and args:
+            inner = self.model_of(args[0].value, as_model=True)
+            if inner is None:
+                return None
+            kind = _WRAPPERS[qualname]
+            self.facts.wraps.append(ParallelWrap(site, kind, inner, self.context()))
+            return ModelValue(inner.presence, Framework.TORCH, inner.label, call, inner=inner, wrapper=kind)
+        if short == "convert_sync_batchnorm" and args:
+            inner = self.model_of(args[0].value, as_model=True)
+            if inner is not None:
+                inner.root.sync_bn = True
+            return inner
+        if qualname in _DATA_LOADERS:
+            return self._data_loader(args, site)
+        if qualname in _TENSOR_DATASETS:
+            lengths = {tensor.batch for tensor in (arg.value for arg in args) if isinstance(tensor, Tensor)}
+            length = lengths.pop() if len(lengths) == 1 else None
+            return Dataset(length, Framework.TORCH)
+        if root in ("tensorflow", "tf_keras") and ".data." in qualname and short in _TF_DATASETS:
+            return Dataset(None, Framework.KERAS)
+        if root == "torch" and qualname.count(".") == 1 and short in _LITERAL_TENSORS:
+            shape = _shape(args[1:] if short in ("randint", "normal") and len(args) > 2 else args)
+            batch = literal_int(shape[0]) if shape else None
+            return Tensor(rank=len(shape) or None, batch=batch)
+        if root == "torch" and ".optim." in f"{qualname}." and short[:1].isupper() and args:
+            return self._optimizer(short, args, site)
+        presence = constructor_presence(qualname)
+        if presence is not None:
+            return self._zoo_model(qualname, presence, args, call)
+        if root in ("keras", "tensorflow", "tf_keras"):
+            if short in _KERAS_FUNCTIONAL and qualname.split(".")[-2] in ("keras", "models") and args:
+                outputs = _argument(args, "outputs", 1)
+                presence = output_presence(outputs.value if outputs else UNKNOWN, self.tensor_models)
+                return ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True)
+            if short in _KERAS_LOADERS:
+                return ModelValue(Presence.UNKNOWN, Framework.KERAS, qualname, call, pretrained=True, zoo=True)
+        return None
+
+    @staticmethod
+    def grad_context(qualname: str, args: Sequence[Arg]) -> GradContext | None:
+        """`torch.no_grad()` and the like, `tf.GradientTape()`; also as bare decorators."""
+        if qualname in _GRAD_CONTEXTS:
+            return GradContext(_GRAD_CONTEXTS[qualname])
+        if qualname == "torch.set_grad_enabled" and args and _literal_bool(args[0].value) is False:
+            return GradContext(Grad.NO_GRAD)
+        if qualname in _TAPES or qualname.endswith(".GradientTape"):
+            return GradContext(None)
+        return None
+
+    def called_parameter(self, parameter: Param, call: cst.Call) -> ModelValue | None:
+        """A parameter called like a model: one already used as a model (switched to eval),
+        or one whose name says it is a model (`model`, `net`, `encoder`)."""
+        if id(parameter) in self.handles or _MODEL_NAME.search(parameter.name):
+            return self.model_of(parameter, parameter.name, as_model=True)
+        return None
+
+    def training_step(self, function: cst.Attribute, site: Site) -> None:
+        """`loss.backward()`, `optimizer.step()`, `scaler.step(opt)`, `tape.gradient(...)`."""
+        name = function.attr.value
+        receiver = _label(function.value).lower()
+        if name == "backward" or name == "apply_gradients" or (name == "gradient" and "tape" in receiver):
+            self.step(site, name)
+        elif name == "step" and ("optim" in receiver or "scaler" in receiver or receiver in ("opt", "solver")):
+            self.step(site, name)
+
+    def _zoo_model(self, qualname: str, presence: Presence, args: Sequence[Arg], call: cst.Call) -> ModelValue:
+        framework = _FRAMEWORK_ROOTS.get(qualname.split(".")[0], Framework.TORCH)
+        weights = _argument(args, "weights", None)
+        pretrained = _argument(args, "pretrained", None)
+        if framework is Framework.KERAS:  # keras.applications load ImageNet weights by default
+            loaded = weights is None or not (isinstance(weights.value, Const) and weights.value.value is None)
+        else:
+            loaded = (pretrained is not None and _literal_bool(pretrained.value) is not False) or (
+                weights is not None and not (isinstance(weights.value, Const) and weights.value.value is None))
+        return ModelValue(presence, framework, qualname, call, fresh=True, pretrained=loaded,
+                          zoo=presence is Presence.UNKNOWN)
+
+    def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
+        dataset = _argument(args, "dataset", 0)
+        size = _argument(args, "batch_size", 1)
+        drop_last = _argument(args, "drop_last", None)
+        sampler = _argument(args, "batch_sampler", None)
+        batch = 1 if size is None and sampler is None else literal_int(size.value) if size is not None else None
+        length = dataset.value.length if dataset is not None and isinstance(dataset.value, Dataset) else None
+        loader = Loader(site, Framework.TORCH, "DataLoader", batch, size.node if size is not None else None,
+                        _literal_bool(drop_last.value) if drop_last is not None else None, length, self.context())
+        self.facts.loaders.append(loader)
+        return loader
+
+    def _optimizer(self, name: str, args: Sequence[Arg], site: Site) -> OptimizerValue:
+        params = _argument(args, "params", 0)
+        decay = _argument(args, "weight_decay", None)
+        value = params.value if params is not None else UNKNOWN
+        model = value.model if isinstance(value, Parameters) and not value.single and not value.named else None
+        weight_decay = (float(decay.value.value) if decay is not None and isinstance(decay.value, Const)
+                        and isinstance(decay.value.value, (int, float)) else None)
+        if decay is None:
+            weight_decay = _DEFAULT_DECAY.get(name, 0.0)
+        self.facts.optimizers.append(
+            OptimizerUse(site, name, model, weight_decay, decay.node if decay is not None else None))
+        return OptimizerValue()
+
+    def attribute(self, base: Value, name: str) -> Value | None:
+        """`wrapped.module` is the wrapped model; `model.backbone` a part of the model."""
+        model = base if isinstance(base, ModelValue) else None
+        if model is None:
+            return None
+        if name == "module" and model.inner is not None:
+            return model.inner
+        if name in ("training", "trainable"):
+            return UNKNOWN
+        return ModelValue(Presence.UNKNOWN, model.framework, f"{model.label}.{name}", owner=model.root)
+
+    def method(self, receiver: Value, name: str, args: Sequence[Arg], site: Site, attribute: cst.Attribute) -> Value | None:
+        """A method call on a model, its parameters, a dataset or a gradient tape."""
+        if isinstance(receiver, Dataset) and receiver.framework is Framework.KERAS:
+            if name == "batch":
+                return self._tf_batch(args, site)
+            return receiver
+        if isinstance(receiver, Loader):
+            return receiver  # `ds.batch(32).prefetch(2)`
+        if isinstance(receiver, Parameters):
+            return None
+        label = _label(attribute.value)
+        as_model = name in ("eval", "train", "requires_grad_", "parameters", *_INFERENCE_METHODS, *_FIT_METHODS)
+        model = self.model_of(receiver, label, as_model=as_model)
+        if model is None:
+            return None
+        if name == "eval" and not args:
+            self._switch(site, model, Mode.EVAL, attribute)
+            return model
+        if name == "train":
+            flag = _argument(args, "mode", 0)
+            literal = True if flag is None else _literal_bool(flag.value)
+            mode = Mode.UNKNOWN if literal is None else Mode.TRAIN if literal else Mode.EVAL
+            self._switch(site, model, mode, attribute)
+            return model
+        if name in _MOVES:
+            return model
+        if name == "requires_grad_":
+            flag = _argument(args, "requires_grad", 0)
+            if flag is not None and _literal_bool(flag.value) is False:
+                self.facts.freezes.append(Freeze(site, model, self.context()))
+            return model
+        if name in ("parameters", "named_parameters"):
+            return Parameters(model, named=name == "named_parameters")
+        if name in _INFERENCE_METHODS and not self.in_model_code:
+            self.call(site, model, args, method=name)
+            return Tensor(rank=None)
+        if name in _FIT_METHODS:
+            self.step(site, name)
+            if name != "train_on_batch":
+                self._fit_loader(model, args, site)
+            return UNKNOWN
+        return None
+
+    def _switch(self, site: Site, model: ModelValue, mode: Mode, attribute: cst.Attribute) -> None:
+        self.facts.switches.append(ModeSwitch(site, model, mode, True, self.context(), attribute))
+        self.modes[id(model.root)] = mode
+
+    def bare_switch(self, receiver: Value, attribute: cst.Attribute, site: Site) -> None:
+        """`model.eval` as a statement of its own: nothing is called."""
+        model = self.model_of(receiver, _label(attribute.value), as_model=True)
+        if model is None and not isinstance(receiver, (Tensor, Const, Layer, ListValue)):
+            model = ModelValue(Presence.UNKNOWN, None, _label(attribute.value))
+        if model is not None:
+            mode = Mode.EVAL if attribute.attr.value == "eval" else Mode.TRAIN
+            self.facts.switches.append(ModeSwitch(site, model, mode, False, self.context(), attribute))
+
+    def _tf_batch(self, args: Sequence[Arg], site: Site) -> Loader:
+        size = _argument(args, "batch_size", 0)
+        drop = _argument(args, "drop_remainder", 1)
+        loader = Loader(site, Framework.KERAS, "batch", literal_int(size.value) if size else None,
+                        size.node if size else None, _literal_bool(drop.value) if drop else None, None, self.context())
+        self.facts.loaders.append(loader)
+        return loader
+
+    def _fit_loader(self, model: ModelValue, args: Sequence[Arg], site: Site) -> None:
+        data = _argument(args, "x", 0)
+        if data is not None and isinstance(data.value, Loader):
+            data.value.model = model
+            return
+        size = _argument(args, "batch_size", None)
+        if size is None:
+            return  # Keras' default batch size is 32
+        loader = Loader(site, Framework.KERAS, "fit", literal_int(size.value), size.node, None, None, self.context(),
+                        model=model)
+        self.facts.loaders.append(loader)
+
+    def loop(self, node: cst.For | cst.While, iterated: Value) -> Loop:
+        loader = iterated if isinstance(iterated, Loader) else None
+        return Loop(node, loader)
+
+    def element(self, iterated: Value) -> Value | None:
+        """What a for loop binds when it iterates parameters."""
+        if not isinstance(iterated, Parameters):
+            return None
+        single = Parameters(iterated.model, single=True)
+        return ListValue([UNKNOWN, single]) if iterated.named else single
+
+    def attribute_write(self, owner: Value, name: str, value: Value, site: Site) -> None:
+        """`param.requires_grad = False` for a parameter of a model."""
+        if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is False:
+            self.facts.freezes.append(Freeze(site, owner.model, self.context()))
+
+    def call(self, site: Site, model: ModelValue, args: Sequence[Arg], method: str | None = None) -> Value:
+        """`model(x)`: record the use, and what literal inputs it gets."""
+        training = _argument(args, "training", None)
+        event = ModelCall(site, model, self.mode(model), self.context(),
+                          training.node if training is not None else None, method)
+        self.facts.calls.append(event)
+        for loop in self.loops:
+            if loop.loader is not None:
+                loop.loader.calls.append(event)
+        first = _argument(args, "x", 0)
+        if first is not None and isinstance(first.value, Tensor) and first.value.batch is not None:
+            self.facts.inputs.append(LiteralInput(event, first.value.batch, first.node.value))
+        output = Tensor()
+        self.tensor_models[id(output)] = model
+        return output
+
+    def step(self, site: Site, kind: str) -> None:
+        self.facts.steps.append(TrainingStep(site, kind, self.context()))
+
+
+_MODEL_NAME = re.compile(r"(^|_)(model|net|network|encoder|backbone|classifier|generator|discriminator|student|teacher)s?$",
+                         re.I)
+
+
+def _label(expression: cst.BaseExpression) -> str:
+    """`self.model` / `model` for messages; a call or subscript reads as `model`."""
+    parts = []
+    while isinstance(expression, cst.Attribute):
+        parts.append(expression.attr.value)
+        expression = expression.value
+    if isinstance(expression, cst.Name):
+        parts.append(expression.value)
+        return ".".join(reversed(parts))
+    return "model"
+
+
+def sequence_presence(sequence: Sequence_) -> Presence:
+    """Whether an `nn.Sequential` / `keras.Sequential` holds batch norm."""
+    found = Presence.NO
+    for item in sequence.items:
+        if isinstance(item, Layer):
+            if item.spec.kind is Kind.BATCH_NORM:
+                return Presence.YES
+        elif isinstance(item, Sequence_):
+            inner = sequence_presence(item)
+            if inner is Presence.YES:
+                return inner
+            found = inner if inner is Presence.UNKNOWN else found
+        elif isinstance(item, ModelValue):
+            if item.presence is Presence.YES:
+                return Presence.YES
+            found = Presence.UNKNOWN if item.presence is Presence.UNKNOWN else found
+        else:
+            found = Presence.UNKNOWN
+    return found
+
+
+def output_presence(outputs: Value, tensor_models: dict[int, ModelValue]) -> Presence:
+    """Whether the layers behind a Keras functional model's outputs hold batch norm, traced
+    back from the outputs through every layer's inputs."""
+    pending = list(outputs.items) if isinstance(outputs, ListValue) else [outputs]
+    seen: set[int] = set()
+    found = Presence.NO
+    while pending:
+        tensor = pending.pop()
+        if not isinstance(tensor, Tensor) or id(tensor) in seen:
+            found = Presence.UNKNOWN if not isinstance(tensor, Tensor) else found
+            continue
+        seen.add(id(tensor))
+        model = tensor_models.get(id(tensor))
+        if model is not None:
+            if model.presence is Presence.YES:
+                return Presence.YES
+            found = Presence.UNKNOWN if model.presence is Presence.UNKNOWN else found
+        producer = tensor.producer
+        if isinstance(producer, Layer):
+            if producer.spec.kind is Kind.BATCH_NORM:
+                return Presence.YES
+            pending.extend(producer.inputs)
+    return found

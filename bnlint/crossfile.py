@@ -44,13 +44,17 @@ def merge(results: list[FileResult], config: Config, project: ProjectIndex,
 
     A finding at a helper stands when every file that imports the helper saw how its layer
     is used and all of them saw the rule apply: a file that imports it but was not analysed
-    (it names no batch norm) may use it in a way that needs the bias."""
+    (it names no batch norm) may use it in a way that needs the bias. A finding that one
+    caller's evidence suffices for (a model used wrongly through the helper) stands alone."""
     seen: dict[tuple[str, str, int], list[tuple[str, Diagnostic | None]]] = {}
+    established: dict[str, list[Diagnostic]] = {}
     for result in results:
         for evidence in result.helper_evidence:
+            if evidence.sufficient and evidence.diagnostic is not None:
+                established.setdefault(evidence.path, []).append(evidence.diagnostic)
+                continue
             key = (evidence.path, evidence.helper, evidence.index)
             seen.setdefault(key, []).append((result.path, evidence.diagnostic))
-    established: dict[str, list[Diagnostic]] = {}
     for (path, helper, _), verdicts in seen.items():
         witnesses = {witness for witness, _ in verdicts}
         if any(verdict is None for _, verdict in verdicts):
@@ -88,7 +92,12 @@ def _shown(path: Path | None) -> str | None:
 
 def _with_established(result: FileResult, found: list[Diagnostic], config: Config) -> FileResult:
     known = {(d.code, d.line, d.column) for d in result.diagnostics}
-    new = [d for d in found if (d.code, d.line, d.column) not in known and config.is_enabled(d.code, Path(d.path))]
+    new = []
+    for diagnostic in found:  # several callers may establish the same finding
+        key = (diagnostic.code, diagnostic.line, diagnostic.column)
+        if key not in known and config.is_enabled(diagnostic.code, Path(diagnostic.path)):
+            known.add(key)
+            new.append(diagnostic)
     if not new:
         return result
     try:

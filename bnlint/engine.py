@@ -32,7 +32,7 @@ from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import BN_TEXT, ProjectIndex, loaded_module, parse
+from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex, loaded_module, parse
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"
@@ -112,11 +112,12 @@ class Linter:
             if module is None:
                 return None  # the helper's file is no longer at hand: nothing can be placed
             diagnostic = next(iter(_to_diagnostics([use.finding], module, shown)), None)
-        return HelperEvidence(shown, use.helper.name.value, index, diagnostic)
+        return HelperEvidence(shown, use.helper.name.value, index, diagnostic, use.sufficient)
 
     def _may_matter(self, text: str, file_path: Path | None) -> bool:
-        """The cheap text test: BN is named here, or a project name imported here involves it."""
-        if BN_TEXT.search(text):
+        """The cheap text test: BN is named here, a model is used here (trained, evaluated,
+        built by a model zoo), or a project name imported here involves BN."""
+        if BN_TEXT.search(text) or USAGE_TEXT.search(text):
             return True
         return self.project is not None and self.project.imports_batch_norm(text, file_path)
 

@@ -16,6 +16,10 @@ from libcst.metadata import CodeRange
 from bnlint.diagnostics import Applicability, Diagnostic, Edit
 
 
+# A CST node and what replaces it: a node, or several (statements inserted before it).
+Replacement = tuple[cst.CSTNode, cst.CSTNode | cst.FlattenSentinel]
+
+
 class FixMode(str, Enum):
     NONE = "none"
     SAFE = "safe"
@@ -27,7 +31,7 @@ class FixMode(str, Enum):
         return applicability is Applicability.SAFE or self is FixMode.UNSAFE
 
 
-def rendered_edit(module: cst.Module, original: str, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]],
+def rendered_edit(module: cst.Module, original: str, replacements: Sequence[Replacement],
                   positions: Mapping[cst.CSTNode, CodeRange]) -> Edit | None:
     """The text edit that CST replacements make, rendered in place: a node rendered on its
     own loses the indentation of the blocks around it, so the top-level statement holding
@@ -43,17 +47,25 @@ def rendered_edit(module: cst.Module, original: str, replacements: Sequence[tupl
     offset = original.rfind(before, 0, line_start + len(before))
     if offset < 0:
         return _differing_span(original, 0, original, _replaced(module, replacements).code)
-    after = module.code_for_node(_replaced(statement, replacements))
+    replaced = _replaced(statement, replacements)
+    # A statement inserted before a top-level one replaces it with both.
+    nodes = replaced.nodes if isinstance(replaced, cst.FlattenSentinel) else [replaced]
+    after = "".join(module.code_for_node(node) for node in nodes)
     return _differing_span(original, offset, before, after)
 
 
-def _replaced(node: cst.CSTNode, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]]) -> cst.CSTNode:
+def _replaced(node: cst.CSTNode, replacements: Sequence[Replacement]) -> cst.CSTNode | cst.FlattenSentinel:
     for old, new in replacements:
-        node = node.deep_replace(old, new)
+        if old is node:
+            node = new
+        elif isinstance(node, cst.FlattenSentinel):
+            node = cst.FlattenSentinel([item.deep_replace(old, new) for item in node.nodes])
+        else:
+            node = node.deep_replace(old, new)
     return node
 
 
-def _top_level_statement(module: cst.Module, replacements: Sequence[tuple[cst.CSTNode, cst.CSTNode]],
+def _top_level_statement(module: cst.Module, replacements: Sequence[Replacement],
                          positions: Mapping[cst.CSTNode, CodeRange]) -> cst.CSTNode | None:
     """The one top-level statement whose lines hold every replaced node, if any."""
     spans = [positions.get(old) for old, _ in replacements]

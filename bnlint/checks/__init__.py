@@ -18,7 +18,9 @@ from typing import Any, ClassVar
 import libcst as cst
 
 from bnlint.diagnostics import Applicability
+from bnlint.fixes import Replacement
 from bnlint.semantics.flow import FileModel
+from bnlint.semantics.usage import Site
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class NodeFix:
 
     applicability: Applicability
     message: str
-    replacements: tuple[tuple[cst.CSTNode, cst.CSTNode], ...]
+    replacements: tuple[Replacement, ...]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class HelperUse:
     helper: cst.FunctionDef
     node: cst.CSTNode
     finding: Finding | None
+    sufficient: bool = False  # one file's finding stands on its own (a use seen through a call)
 
 
 @dataclass
@@ -58,6 +61,16 @@ class CheckContext:
 
     def source(self, node: cst.CSTNode) -> str:
         return self.model.module.code_for_node(node)
+
+    def place(self, site: Site, finding: Finding) -> Finding | None:
+        """A finding at a node seen while following a call: returned when the node is in
+        this file; in another file's module-level helper it becomes evidence that stands
+        on its own (bnlint.crossfile places it there); elsewhere it cannot be placed."""
+        if site.path == self.model.path:
+            return finding
+        if site.helper is not None:
+            self.helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))
+        return None
 
 
 class Check:

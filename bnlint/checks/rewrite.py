@@ -43,3 +43,44 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
                                      whitespace_after_arg=cst.SimpleWhitespace(""))
         new = new.with_changes(whitespace_after_arg=last.whitespace_after_arg)
     return call.with_changes(args=[*args, new])
+
+
+def path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """The nodes from `root` down to `target`, both included; None when `target` is not in it."""
+    stack: list[tuple[cst.CSTNode, int]] = [(root, 0)]
+    path: list[cst.CSTNode] = []
+    while stack:
+        node, depth = stack.pop()
+        del path[depth:]
+        path.append(node)
+        if node is target:
+            return path
+        stack.extend((child, depth + 1) for child in reversed(node.children))
+    return None
+
+
+def statement_in_function(module: cst.Module, target: cst.CSTNode) -> cst.BaseStatement | None:
+    """The statement of the innermost function body (or of the module) that holds `target`:
+    where a statement inserted before it runs once per call, ahead of any loop or `with`."""
+    path = path_to(module, target)
+    if path is None:
+        return None
+    body_owner = 0
+    for index, node in enumerate(path):
+        if isinstance(node, (cst.FunctionDef, cst.Module)):
+            body_owner = index
+    for node in path[body_owner + 1:]:
+        if isinstance(node, cst.BaseStatement):
+            return node
+    return None
+
+
+def insert_before(statement: cst.BaseStatement, code: str) -> tuple[cst.CSTNode, cst.FlattenSentinel]:
+    """A replacement that adds the statement `code` before `statement`, at its indentation
+    (comments above `statement` stay with it)."""
+    return statement, cst.FlattenSentinel([cst.parse_statement(code), statement])
+
+
+def as_call(attribute: cst.Attribute) -> tuple[cst.CSTNode, cst.CSTNode]:
+    """`model.eval` → `model.eval()`."""
+    return attribute, cst.Call(func=attribute)

@@ -296,7 +296,7 @@ class Interpreter:
             iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
                 self._assign(node.target, self._element_of(iterated), frame)
-            running = self.usage.loop(node, iterated)
+            running = self.usage.loop(node, frame.path, iterated)
 
             def loop(branch: Frame) -> None:
                 self.usage.loops.append(running)
@@ -671,6 +671,8 @@ class Interpreter:
         if isinstance(base, ClassValue):
             member = self._class_member(base, name)
             return member if member is not None else UNKNOWN
+        if isinstance(base, LayerRef) and name == "convert_sync_batchnorm":
+            return ModuleRef("torch.nn.SyncBatchNorm.convert_sync_batchnorm")  # a class method: usage.external
         if isinstance(base, Layer):
             if name in base.spec.params:
                 return base.arg(name)
@@ -747,6 +749,7 @@ class Interpreter:
                 self.usage.call(self._site(call, frame), model, args)
             return self._apply_sequence(callee, _first_positional(args))
         if isinstance(callee, FunctionValue):
+            self.usage.arguments(args, frame.path, frame.helper)
             return self._invoke(callee, args, call, frame.depth)
         if isinstance(callee, ClassValue):
             return self._instantiate(callee, args, call, frame)

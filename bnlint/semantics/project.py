@@ -21,6 +21,14 @@ from bnlint.semantics.values import Value
 BN_TEXT = re.compile(r"batch_?norm", re.I)
 # A definition that constructs a layer the rules look at: `nn.Conv2d(`, `layers.Dense(`...
 _LAYER_TEXT = re.compile(r"\b(?:\w*Conv\w*|\w*Linear|Dense|\w*Dropout\w*|\w*BatchNorm\w*|batch_norm\w*)\s*\(")
+# Code that uses a model the usage rules look at: mode switches, inference and training
+# contexts, data loaders, optimizers, multi-device wrappers, model-zoo constructors.
+USAGE_TEXT = re.compile(
+    r"\.(?:eval|train)\b|no_grad|inference_mode|GradientTape|train_step|test_step|predict_step|DataLoader"
+    r"|DataParallel|weight_decay|requires_grad|\.fit\(|\.batch\(|\.backward\(|torchvision|applications"
+    r"|create_model|hub\.load|load_model|training="
+)
+_FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{USAGE_TEXT.pattern}")
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
 # Frameworks whose names also appear as folders inside projects (keras/src/backend/torch/):
 # `import torch.nn` never means such a folder.
@@ -52,10 +60,11 @@ class ProjectIndex:
         re-exports from such a module: importing one makes a file worth analysing."""
         return self._names_using(path, BN_TEXT)
 
-    def layer_names(self, path: Path, functions_only: bool = False) -> frozenset[str]:
+    def followed_names(self, path: Path, functions_only: bool = False) -> frozenset[str]:
         """The top-level names whose definition builds a layer the rules look at (batch
-        norm, or what feeds one): those worth following into another file."""
-        return self._names_using(path, _LAYER_TEXT, functions_only)
+        norm, or what feeds one) or uses a model (`evaluate(model, loader)`): those worth
+        following into another file."""
+        return self._names_using(path, _FOLLOWED_TEXT, functions_only)
 
     def _names_using(self, path: Path, pattern: re.Pattern[str], functions_only: bool = False) -> frozenset[str]:
         """Read from the text alone (no parse), once per process; docstrings and comments
@@ -113,15 +122,15 @@ class ProjectIndex:
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False) -> Value | None:
         """The value a qualified name has in a project file: a function (or class) whose
-        definition builds a layer the rules look at, or (`constant`) a literal from any
-        module (`from .config import BN_MOMENTUM`)."""
+        definition builds a layer or uses a model the rules look at, or (`constant`) any
+        binding of the module (`from .config import BN_MOMENTUM`, a model class)."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:split])
             path = self.module_path(module)
             if path is None:
                 continue
-            if not constant and parts[split] not in self.layer_names(path, functions_only):
+            if not constant and parts[split] not in self.followed_names(path, functions_only):
                 return None  # a definition that builds no relevant layer cannot contribute BN facts
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None

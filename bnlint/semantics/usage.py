@@ -10,7 +10,7 @@ recorded is `UsageFacts`: plain events the BN1xx/BN2xx/BN4xx rules read.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -18,7 +18,8 @@ import libcst as cst
 
 from bnlint.semantics.constructors import Presence, constructor_presence
 from bnlint.semantics.layers import Framework, Kind
-from bnlint.semantics.values import UNKNOWN, Arg, ClassValue, Const, Instance, Layer, ListValue, Param, Sequence_, Tensor, Value
+from bnlint.semantics.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
+                                     Sequence_, Tensor, Value)
 
 
 class Mode(str, Enum):
@@ -47,8 +48,18 @@ def says_inference(name: str) -> bool:
     (`train_and_evaluate`) are not."""
     if name.startswith(("test_", "_test")) or name.startswith("test") and name[4:5].isupper():
         return False
-    words = {word.lower() for word in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if word}
+    words = name_words(name)
     return bool(words & _INFERENCE_WORDS) and not words & _TRAINING_WORDS
+
+
+def says_training(name: str) -> bool:
+    """`train_step`, `fit_epoch`, `finetune`: a function that trains."""
+    return bool(name_words(name) & _TRAINING_WORDS)
+
+
+def name_words(name: str) -> set[str]:
+    """The lower-case words of a snake_case or camelCase name."""
+    return {word.lower() for word in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if word}
 
 
 
@@ -72,6 +83,7 @@ class ModelValue(Value):
     wrapper: str | None = None  # "DataParallel", "DistributedDataParallel"
     owner: ModelValue | None = None  # the model this one is a submodule of (`model.backbone`)
     sync_bn: bool = False  # passed through SyncBatchNorm.convert_sync_batchnorm
+    cls: ClassValue | None = None  # the project model class it is an instance of
 
     @property
     def root(self) -> ModelValue:
@@ -138,7 +150,9 @@ class Loop:
     """A loop being run; `loader` is what it iterates when that is a data loader."""
 
     node: cst.For | cst.While
+    path: str  # the file holding it
     loader: Loader | None = None
+    depth: int = 0  # how many functions were running: events at this depth are in the loop's own code
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,10 @@ class Context:
     def within(self, loop: Loop) -> bool:
         return any(outer is loop for outer in self.loops)
 
+    def directly_in(self, loop: Loop) -> bool:
+        """In the loop's body, in the function that runs the loop (not in a called helper)."""
+        return self.within(loop) and len(self.functions) == loop.depth
+
 
 @dataclass(frozen=True)
 class ModelCall:
@@ -177,6 +195,7 @@ class ModelCall:
     context: Context
     training: cst.Arg | None  # Keras: the `training=` argument as written
     method: str | None = None  # `predict`, `forward`...; None for a plain call
+    mode_switch: ModeSwitch | None = None  # the switch that set `mode`; None for a fresh model
 
     @property
     def training_value(self) -> object:
@@ -202,6 +221,16 @@ class ModeSwitch:
 
 
 @dataclass(frozen=True)
+class ModelArgument:
+    """A model passed to a function bnlint follows (`validate(model, loader)`): how the
+    calling code names it, for fixes that must be written there."""
+
+    site: Site  # the argument's expression
+    model: ModelValue
+    context: Context
+
+
+@dataclass(frozen=True)
 class TrainingStep:
     """Evidence that code here trains: `loss.backward()`, `optimizer.step()`, `tape.gradient()`,
     `model.fit()`."""
@@ -221,7 +250,7 @@ class Loader(Value):
     kind: str  # "DataLoader", "batch", "fit"
     batch_size: int | None  # the literal batch size
     batch_size_arg: cst.Arg | None  # as written; None when the default applies
-    drop_last: bool | None  # literal drop_last (torch)
+    drop_last: bool | None  # literal drop_last (torch; False when absent), None when unknown
     dataset_length: int | None
     context: Context
     calls: list[ModelCall] = field(default_factory=list)  # model calls in loops over it
@@ -268,6 +297,26 @@ class LiteralInput:
     node: cst.CSTNode  # the tensor-creating call
 
 
+@dataclass(frozen=True)
+class FunctionalModel:
+    """`keras.Model(inputs, outputs)`, with the model calls its outputs are computed from
+    (a base model called while building it runs in the mode the whole model is called in)."""
+
+    site: Site
+    model: ModelValue
+    calls: tuple[ModelCall, ...]
+
+
+@dataclass(frozen=True)
+class TrainableWrite:
+    """`model.trainable = True / False` (Keras); `value` is None when not a literal."""
+
+    site: Site
+    model: ModelValue
+    value: bool | None
+    context: Context
+
+
 @dataclass
 class UsageFacts:
     calls: list[ModelCall] = field(default_factory=list)
@@ -277,7 +326,11 @@ class UsageFacts:
     optimizers: list[OptimizerUse] = field(default_factory=list)
     wraps: list[ParallelWrap] = field(default_factory=list)
     freezes: list[Freeze] = field(default_factory=list)
+    thaws: list[Freeze] = field(default_factory=list)  # requires_grad set back to True (GAN steps toggle it)
     inputs: list[LiteralInput] = field(default_factory=list)
+    arguments: list[ModelArgument] = field(default_factory=list)
+    functional: list[FunctionalModel] = field(default_factory=list)
+    trainables: list[TrainableWrite] = field(default_factory=list)
 
     def switches_of(self, model: ModelValue) -> list[ModeSwitch]:
         root = model.root
@@ -306,6 +359,11 @@ _WRAPPERS = {
 }
 _DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 _TENSOR_DATASETS = frozenset({"torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset"})
+_SUBSETS = frozenset({"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"})
+_RANDOM_SPLITS = frozenset({"torch.utils.data.random_split", "torch.utils.data.dataset.random_split"})
+# Iterate a loader's batches unchanged: `for i, batch in enumerate(tqdm(loader))` loops over the loader.
+_ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "builtins.iter", "tqdm.tqdm", "tqdm.auto.tqdm",
+                                 "tqdm.notebook.tqdm", "tqdm.std.tqdm"})
 _TF_DATASETS = frozenset({"from_tensor_slices", "from_tensors", "from_generator", "range", "zip"})
 _LITERAL_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint", "full", "normal"})
 _KERAS_FUNCTIONAL = frozenset({"Model", "Functional"})
@@ -344,6 +402,29 @@ def _argument(args: Sequence[Arg], name: str, position: int | None) -> Arg | Non
     return None
 
 
+def _length(dataset: Value) -> int | None:
+    """How many samples a dataset (or `Subset` indices) holds: a known-length dataset or
+    `range`, or a list literal."""
+    if isinstance(dataset, Dataset):
+        return dataset.length
+    if isinstance(dataset, ListValue) and not any(dataset.optional):
+        return len(dataset.items)
+    return None
+
+
+def _spread(args: Sequence[Arg]) -> list[Arg]:
+    """`**dict(batch_size=1)` / `**{"batch_size": 1}` as keyword arguments, when every key is known."""
+    spread: list[Arg] = []
+    for arg in args:
+        value = arg.value
+        if arg.star == "**" and isinstance(value, DictValue) and len(value.keys) == len(value.items) \
+                and None not in value.keys:
+            spread += [Arg(key, item, arg.node, "") for key, item in zip(value.keys, value.items, strict=True)]
+        else:
+            spread.append(arg)
+    return spread
+
+
 def _shape(args: Sequence[Arg]) -> list[Value]:
     """The size arguments of `torch.randn(1, 3, 32, 32)` / `torch.randn((1, 3))` / `size=`."""
     sized = _argument(args, "size", None)
@@ -366,16 +447,17 @@ class UsageRecorder:
         self.grads: list[Grad] = []
         self.tapes = 0
         self.functions: list[str] = []
-        self.modes: dict[int, Mode] = {}
+        self.modes: dict[int, tuple[Mode, ModeSwitch | None]] = {}  # by root model: mode, and what set it
         self.handles: dict[int, ModelValue] = {}  # parameters / instances used as models
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
+        self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
 
     @property
     def count(self) -> int:
         """How many events were recorded: a helper that added none is inert for usage too."""
         facts = self.facts
         return (len(facts.calls) + len(facts.switches) + len(facts.steps) + len(facts.loaders)
-                + len(facts.optimizers) + len(facts.wraps) + len(facts.freezes))
+                + len(facts.optimizers) + len(facts.wraps) + len(facts.freezes) + len(facts.thaws))
 
     # ----- context ------------------------------------------------------------------------
 
@@ -405,26 +487,28 @@ class UsageRecorder:
         else:
             self.grads.pop()
 
-    def mode(self, model: ModelValue) -> Mode:
+    def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
-        return Mode.TRAIN if root.fresh and root.framework is Framework.TORCH else Mode.UNKNOWN
+        return (Mode.TRAIN if root.fresh and root.framework is Framework.TORCH else Mode.UNKNOWN), None
 
-    def snapshot(self) -> dict[int, Mode]:
+    def snapshot(self) -> dict[int, tuple[Mode, ModeSwitch | None]]:
         return dict(self.modes)
 
-    def restore(self, state: dict[int, Mode]) -> None:
+    def restore(self, state: dict[int, tuple[Mode, ModeSwitch | None]]) -> None:
         self.modes = dict(state)
 
-    def join(self, before: dict[int, Mode], branches: list[dict[int, Mode]]) -> None:
+    def join(self, before: dict[int, tuple[Mode, ModeSwitch | None]],
+             branches: list[dict[int, tuple[Mode, ModeSwitch | None]]]) -> None:
         """After alternative bodies: a mode they all agree on, else unknown."""
-        joined: dict[int, Mode] = {}
+        joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
         for key in set(before).union(*branches):
-            states = {branch.get(key, before.get(key)) for branch in branches}
-            state = states.pop() if len(states) == 1 else Mode.UNKNOWN
-            if state is not None:
-                joined[key] = state
+            states = [branch.get(key, before.get(key)) for branch in branches]
+            if states[0] is not None and all(state == states[0] for state in states):
+                joined[key] = states[0]
+            else:
+                joined[key] = (Mode.UNKNOWN, None)
         self.modes = joined
 
     # ----- values -------------------------------------------------------------------------
@@ -440,7 +524,8 @@ class UsageRecorder:
                 return None
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value))
         if isinstance(value, Sequence_) and as_model:
-            return self._handle(value, lambda: ModelValue(sequence_presence(value), None, "Sequential", fresh=True))
+            return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
+                                                          "Sequential", fresh=True))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
@@ -455,7 +540,7 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        return ModelValue(*found, cls.node.name.value, call, fresh=True)
+        return ModelValue(*found, cls.node.name.value, call, fresh=True, cls=cls)
 
     def external(self, qualname: str, args: Sequence[Arg], site: Site) -> Value | None:
         """What a call of a framework function or class returns, when it matters here."""
@@ -473,7 +558,7 @@ class UsageRecorder:
             kind = _WRAPPERS[qualname]
             self.facts.wraps.append(ParallelWrap(site, kind, inner, self.context()))
             return ModelValue(inner.presence, Framework.TORCH, inner.label, call, inner=inner, wrapper=kind)
-        if short == "convert_sync_batchnorm" and args:
+        if short in ("convert_sync_batchnorm", "convert_syncbn_model") and args:  # torch, timm; apex
             inner = self.model_of(args[0].value, as_model=True)
             if inner is not None:
                 inner.root.sync_bn = True
@@ -484,6 +569,16 @@ class UsageRecorder:
             lengths = {tensor.batch for tensor in (arg.value for arg in args) if isinstance(tensor, Tensor)}
             length = lengths.pop() if len(lengths) == 1 else None
             return Dataset(length, Framework.TORCH)
+        if qualname in _ITERATION_WRAPPERS and args and isinstance(args[0].value, Loader):
+            return args[0].value
+        if qualname == "builtins.range":  # indices, or a dataset of its own (`DataLoader(range(100))`)
+            bounds = [literal_int(arg.value) for arg in args]
+            known = len(bounds) in (1, 2, 3) and None not in bounds and bounds[2:] != [0]
+            return Dataset(len(range(*bounds)) if known else None, Framework.TORCH)  # type: ignore[arg-type]
+        if qualname in _SUBSETS and len(args) > 1:
+            return Dataset(_length(args[1].value), Framework.TORCH)
+        if qualname in _RANDOM_SPLITS and len(args) > 1 and isinstance(args[1].value, ListValue):
+            return ListValue([Dataset(literal_int(size), Framework.TORCH) for size in args[1].value.items])
         if root in ("tensorflow", "tf_keras") and ".data." in qualname and short in _TF_DATASETS:
             return Dataset(None, Framework.KERAS)
         if root == "torch" and qualname.count(".") == 1 and short in _LITERAL_TENSORS:
@@ -498,8 +593,12 @@ class UsageRecorder:
         if root in ("keras", "tensorflow", "tf_keras"):
             if short in _KERAS_FUNCTIONAL and qualname.split(".")[-2] in ("keras", "models") and args:
                 outputs = _argument(args, "outputs", 1)
-                presence = output_presence(outputs.value if outputs else UNKNOWN, self.tensor_models)
-                return ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True)
+                traced = outputs.value if outputs else UNKNOWN
+                presence = output_presence(traced, self.tensor_models)
+                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True)
+                feeding = (self.tensor_calls.get(id(tensor)) for tensor in upstream(traced))
+                self.facts.functional.append(FunctionalModel(site, model, tuple(filter(None, feeding))))
+                return model
             if short in _KERAS_LOADERS:
                 return ModelValue(Presence.UNKNOWN, Framework.KERAS, qualname, call, pretrained=True, zoo=True)
         return None
@@ -544,14 +643,18 @@ class UsageRecorder:
                           zoo=presence is Presence.UNKNOWN)
 
     def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
+        unpacked = any(arg.star for arg in args)  # `**loader_kwargs`: what it leaves out may be added later
+        args = _spread(args)
         dataset = _argument(args, "dataset", 0)
         size = _argument(args, "batch_size", 1)
-        drop_last = _argument(args, "drop_last", None)
+        drop_last = _argument(args, "drop_last", 8)
         sampler = _argument(args, "batch_sampler", None)
         batch = 1 if size is None and sampler is None else literal_int(size.value) if size is not None else None
-        length = dataset.value.length if dataset is not None and isinstance(dataset.value, Dataset) else None
-        loader = Loader(site, Framework.TORCH, "DataLoader", batch, size.node if size is not None else None,
-                        _literal_bool(drop_last.value) if drop_last is not None else None, length, self.context())
+        length = _length(dataset.value) if dataset is not None else None
+        loader = Loader(site, Framework.TORCH, "DataLoader", None if unpacked and size is None else batch,
+                        size.node if size is not None else None,
+                        (None if unpacked else False) if drop_last is None else _literal_bool(drop_last.value),
+                        length, self.context())
         self.facts.loaders.append(loader)
         return loader
 
@@ -609,6 +712,8 @@ class UsageRecorder:
             flag = _argument(args, "requires_grad", 0)
             if flag is not None and _literal_bool(flag.value) is False:
                 self.facts.freezes.append(Freeze(site, model, self.context()))
+            elif flag is None or _literal_bool(flag.value) is True:
+                self.facts.thaws.append(Freeze(site, model, self.context()))
             return model
         if name in ("parameters", "named_parameters"):
             return Parameters(model, named=name == "named_parameters")
@@ -623,8 +728,9 @@ class UsageRecorder:
         return None
 
     def _switch(self, site: Site, model: ModelValue, mode: Mode, attribute: cst.Attribute) -> None:
-        self.facts.switches.append(ModeSwitch(site, model, mode, True, self.context(), attribute))
-        self.modes[id(model.root)] = mode
+        switch = ModeSwitch(site, model, mode, True, self.context(), attribute)
+        self.facts.switches.append(switch)
+        self.modes[id(model.root)] = (mode, switch)
 
     def bare_switch(self, receiver: Value, attribute: cst.Attribute, site: Site) -> None:
         """`model.eval` as a statement of its own: nothing is called."""
@@ -655,9 +761,9 @@ class UsageRecorder:
                         model=model)
         self.facts.loaders.append(loader)
 
-    def loop(self, node: cst.For | cst.While, iterated: Value) -> Loop:
+    def loop(self, node: cst.For | cst.While, path: str, iterated: Value) -> Loop:
         loader = iterated if isinstance(iterated, Loader) else None
-        return Loop(node, loader)
+        return Loop(node, path, loader, len(self.functions))
 
     def element(self, iterated: Value) -> Value | None:
         """What a for loop binds when it iterates parameters."""
@@ -667,15 +773,19 @@ class UsageRecorder:
         return ListValue([UNKNOWN, single]) if iterated.named else single
 
     def attribute_write(self, owner: Value, name: str, value: Value, site: Site) -> None:
-        """`param.requires_grad = False` for a parameter of a model."""
-        if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is False:
-            self.facts.freezes.append(Freeze(site, owner.model, self.context()))
+        """`param.requires_grad = False` for a parameter of a model; `model.trainable = ...`."""
+        if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
+            frozen = _literal_bool(value) is False
+            (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
+        if isinstance(owner, ModelValue) and name == "trainable":
+            self.facts.trainables.append(TrainableWrite(site, owner, _literal_bool(value), self.context()))
 
     def call(self, site: Site, model: ModelValue, args: Sequence[Arg], method: str | None = None) -> Value:
         """`model(x)`: record the use, and what literal inputs it gets."""
         training = _argument(args, "training", None)
-        event = ModelCall(site, model, self.mode(model), self.context(),
-                          training.node if training is not None else None, method)
+        mode, switch = self.mode(model)
+        event = ModelCall(site, model, mode, self.context(), training.node if training is not None else None,
+                          method, switch)
         self.facts.calls.append(event)
         for loop in self.loops:
             if loop.loader is not None:
@@ -685,14 +795,33 @@ class UsageRecorder:
             self.facts.inputs.append(LiteralInput(event, first.value.batch, first.node.value))
         output = Tensor()
         self.tensor_models[id(output)] = model
+        self.tensor_calls[id(output)] = event
         return output
 
     def step(self, site: Site, kind: str) -> None:
         self.facts.steps.append(TrainingStep(site, kind, self.context()))
 
+    def arguments(self, args: Sequence[Arg], path: str, helper: cst.FunctionDef | None) -> None:
+        """Models handed to a function about to be inlined."""
+        for arg in args:
+            model = self.model_of(arg.value)
+            if model is not None:
+                self.facts.arguments.append(ModelArgument(Site(arg.node.value, path, helper), model, self.context()))
+
 
 _MODEL_NAME = re.compile(r"(^|_)(model|net|network|encoder|backbone|classifier|generator|discriminator|student|teacher)s?$",
                          re.I)
+
+
+def model_expression(call: ModelCall) -> cst.BaseExpression | None:
+    """The expression naming the model at a call: `model` in `model(x)` and `model.predict(x)`."""
+    node = call.site.node
+    if not isinstance(node, cst.Call):
+        return None
+    function = node.func
+    if call.method is not None and isinstance(function, cst.Attribute):
+        function = function.value
+    return function if isinstance(function, (cst.Name, cst.Attribute)) else None
 
 
 def _label(expression: cst.BaseExpression) -> str:
@@ -728,26 +857,44 @@ def sequence_presence(sequence: Sequence_) -> Presence:
     return found
 
 
-def output_presence(outputs: Value, tensor_models: dict[int, ModelValue]) -> Presence:
-    """Whether the layers behind a Keras functional model's outputs hold batch norm, traced
-    back from the outputs through every layer's inputs."""
+def sequence_framework(sequence: Sequence_) -> Framework | None:
+    """The framework of an `nn.Sequential` / `keras.Sequential`: that of its first item that says."""
+    for item in sequence.items:
+        framework = (item.spec.framework if isinstance(item, Layer) else sequence_framework(item)
+                     if isinstance(item, Sequence_) else item.framework if isinstance(item, ModelValue) else None)
+        if framework is not None:
+            return framework
+    return None
+
+
+def upstream(outputs: Value) -> Iterator[Value]:
+    """What a Keras functional model's outputs are computed from, traced back through every
+    layer's inputs: each tensor once, and the values that are no tensor (unknown)."""
     pending = list(outputs.items) if isinstance(outputs, ListValue) else [outputs]
     seen: set[int] = set()
-    found = Presence.NO
     while pending:
-        tensor = pending.pop()
-        if not isinstance(tensor, Tensor) or id(tensor) in seen:
-            found = Presence.UNKNOWN if not isinstance(tensor, Tensor) else found
+        value = pending.pop()
+        if isinstance(value, Tensor):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value.producer, Layer):
+                pending.extend(value.producer.inputs)
+        yield value
+
+
+def output_presence(outputs: Value, tensor_models: dict[int, ModelValue]) -> Presence:
+    """Whether the layers behind a Keras functional model's outputs hold batch norm."""
+    found = Presence.NO
+    for tensor in upstream(outputs):
+        if not isinstance(tensor, Tensor):
+            found = Presence.UNKNOWN
             continue
-        seen.add(id(tensor))
         model = tensor_models.get(id(tensor))
         if model is not None:
             if model.presence is Presence.YES:
                 return Presence.YES
             found = Presence.UNKNOWN if model.presence is Presence.UNKNOWN else found
-        producer = tensor.producer
-        if isinstance(producer, Layer):
-            if producer.spec.kind is Kind.BATCH_NORM:
-                return Presence.YES
-            pending.extend(producer.inputs)
+        if isinstance(tensor.producer, Layer) and tensor.producer.spec.kind is Kind.BATCH_NORM:
+            return Presence.YES
     return found

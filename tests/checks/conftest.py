@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import Path
 
-from bnlint.engine import lint_source
+from bnlint.config import load_config
+from bnlint.engine import RunOptions, lint_paths, lint_source
 
 _MARKER = re.compile(r"#\s*expect:\s*(BN\d{3}(?:\s*,\s*BN\d{3})*)")
 
@@ -42,3 +44,24 @@ def assert_matches_markers(source: str, code: str, *, flagged: bool) -> None:
     expected = expected_at(source)
     assert any(marked == code for marked, _ in expected) == flagged
     assert codes_at(source) == expected
+
+
+def lint_package(root: Path, modules: dict[str, str], codes: set[str], name: str = "proj"
+                 ) -> dict[str, list[tuple[str, int]]]:
+    """Lint a package `<root>/<name>/` made of these (dedented) modules, with an empty
+    `__init__.py`: each module's findings of these codes as sorted (code, line) pairs, by
+    module name."""
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for module, source in modules.items():
+        (package / f"{module}.py").write_text(dedent(source))
+    run = lint_paths([str(package)], load_config(root), RunOptions(jobs=1, use_cache=False))
+    found = {Path(result.path).stem: sorted((d.code, d.line) for d in result.diagnostics if d.code in codes)
+             for result in run.results}
+    return {module: found.get(module, []) for module in modules}
+
+
+def package_markers(modules: dict[str, str]) -> dict[str, list[tuple[str, int]]]:
+    """The `# expect:` markers of each module of a package."""
+    return {module: expected_at(source) for module, source in modules.items()}

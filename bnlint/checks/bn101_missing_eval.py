@@ -1,0 +1,64 @@
+"""BN101 missing-eval: a batch-norm model run for inference while still in train mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding, NodeFix
+from bnlint.checks.rewrite import insert_before, statement_in_function
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.layers import Framework
+from bnlint.semantics.usage import Mode, ModelCall, UsageFacts, model_expression
+
+
+class MissingEval(Check):
+    code = "BN101"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        reported: set[cst.CSTNode] = set()
+        for call in context.model.usage.calls:
+            reason = call.context.inference_reason()
+            if reason is None or call.site.node in reported or not _in_train_mode(call, context.model.usage):
+                continue
+            reported.add(call.site.node)
+            placed = context.place(call.site, self._finding(context, call, reason))
+            if placed is not None:
+                yield placed
+
+    def _finding(self, context: CheckContext, call: ModelCall, reason: str) -> Finding:
+        root = call.model.root
+        expression = model_expression(call) if call.site.path == context.model.path else None
+        name = context.source(expression) if expression is not None else call.model.label
+        holds = "may hold batch norm" if root.zoo else "holds batch norm"
+        since = "set by .train()" if call.mode_switch is not None else "as built"
+        message = (f"`{name}` ({root.label}, {holds}) runs {reason} in train mode ({since}): batch norm "
+                   f"normalizes with this batch's statistics and keeps updating its running ones; "
+                   f"call `{name}.eval()` first")
+        return Finding(self.code, call.site.node, message, self._fix(context, call, expression))
+
+    def _fix(self, context: CheckContext, call: ModelCall, expression: cst.BaseExpression | None) -> NodeFix | None:
+        if expression is None:
+            return None
+        statement = statement_in_function(context.model.module, call.site.node)
+        if statement is None:
+            return None
+        name = context.source(expression)
+        # Unsafe: code after the inference may rely on the model staying in train mode.
+        return NodeFix(Applicability.UNSAFE, f"Call {name}.eval() first", (insert_before(statement, f"{name}.eval()"),))
+
+
+def _in_train_mode(call: ModelCall, usage: UsageFacts) -> bool:
+    """Provably in train mode, and not by a choice made for inference: a `.train()` written
+    in inference code, or in a function that trains nothing (MAML's test-time adaptation,
+    pix2pix's test script), is deliberate."""
+    model = call.model
+    if call.mode is not Mode.TRAIN or model.root.framework is not Framework.TORCH or not model.may_hold_bn:
+        return False
+    switch = call.mode_switch
+    if switch is None:
+        return True
+    functions = switch.context.functions
+    trains_there = any(step.context.functions[:len(functions)] == functions for step in usage.steps)
+    return switch.context.inference_reason() is None and trains_there

@@ -1,0 +1,100 @@
+"""BN103 train-mode-not-restored: a loop that evaluates (`.eval()`) and trains the same
+model, with no `.train()` in the loop: every iteration after the first trains in eval mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding, NodeFix
+from bnlint.checks.rewrite import insert_before
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.layers import Framework
+from bnlint.semantics.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
+
+
+class TrainModeNotRestored(Check):
+    code = "BN103"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        usage = context.model.usage
+        reported: set[cst.CSTNode] = set()
+        for switch in usage.switches:
+            if not switch.called or switch.mode is not Mode.EVAL or switch.site.node in reported:
+                continue
+            model = switch.model
+            if model.root.framework is Framework.KERAS or model.root.presence.value == "no":
+                continue
+            loop = _epoch_loop(usage, switch)
+            if loop is None:
+                continue
+            reported.add(switch.site.node)
+            placed = context.place(switch.site, self._finding(context, switch, loop))
+            if placed is not None:
+                yield placed
+
+    def _finding(self, context: CheckContext, switch: ModeSwitch, loop: Loop) -> Finding:
+        name = context.source(switch.attribute.value) if switch.site.path == context.model.path else switch.model.label
+        header = _header(context, loop)
+        message = (f"`{name}.eval()` leaves the model in eval mode for the rest of the loop {header}, which also "
+                   f"trains it and never calls .train(): every iteration after this one trains with frozen "
+                   f"batch-norm statistics")
+        return Finding(self.code, switch.site.node, message, self._fix(context, switch.model, loop))
+
+    def _fix(self, context: CheckContext, model: ModelValue, loop: Loop) -> NodeFix | None:
+        """`model.train()` as the first statement of the loop, named as the loop's own code names it."""
+        if loop.path != context.model.path:
+            return None
+        expression = _name_in_loop(context.model.usage, model, loop)
+        body = loop.node.body
+        if expression is None or not isinstance(body, cst.IndentedBlock) or not body.body:
+            return None
+        name = context.source(expression)
+        # Unsafe: where the training phase begins is a guess (the loop's top).
+        return NodeFix(Applicability.UNSAFE, f"Call {name}.train() at the top of the loop",
+                       (insert_before(body.body[0], f"{name}.train()"),))
+
+
+def _header(context: CheckContext, loop: Loop) -> str:
+    """`for epoch in range(epochs)` as written, when the loop is in this file."""
+    node = loop.node
+    if loop.path != context.model.path:
+        return "that runs it"
+    if isinstance(node, cst.For):
+        return f"`for {context.source(node.target)} in {context.source(node.iter)}`"
+    return f"`while {context.source(node.test)}`"
+
+
+def _epoch_loop(usage: UsageFacts, switch: ModeSwitch) -> Loop | None:
+    """The outermost loop around the switch that trains the model and never switches it
+    back to training."""
+    root = switch.model.root
+    for loop in switch.context.loops:
+        restored = any(other.called and other.mode is not Mode.EVAL and other.context.within(loop)
+                       for other in usage.switches_of(root))
+        if restored:
+            continue
+        trains = any(step.context.within(loop) for step in usage.steps) and any(
+            call.context.within(loop) and call.context.inference_reason() is None for call in usage.calls_of(root))
+        if trains:
+            return loop
+    return None
+
+
+def _name_in_loop(usage: UsageFacts, model: ModelValue, loop: Loop) -> cst.BaseExpression | None:
+    """How the code of the loop itself refers to the model: a call, a switch or an argument."""
+    root = model.root
+    for call in usage.calls_of(root):
+        if call.context.directly_in(loop):
+            expression = model_expression(call)
+            if expression is not None:
+                return expression
+    for switch in usage.switches_of(root):
+        if switch.context.directly_in(loop):
+            return switch.attribute.value
+    for argument in usage.arguments:
+        if argument.model.root is root and argument.context.directly_in(loop):
+            node = argument.site.node
+            return node if isinstance(node, (cst.Name, cst.Attribute)) else None
+    return None

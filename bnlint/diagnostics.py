@@ -71,6 +71,8 @@ class Diagnostic:
     message: str
     fix: Fix | None = None
     cell: int | None = None
+    # `bnlint verify`'s verdict: verdict, evidence, numbers, fix_verified (and the model checked).
+    runtime: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -87,6 +89,8 @@ class Diagnostic:
         }
         if self.cell is not None:
             data["cell"] = self.cell
+        if self.runtime is not None:
+            data["runtime"] = self.runtime
         return data
 
     @property
@@ -115,6 +119,7 @@ class HelperEvidence:
     helper: str
     index: int
     diagnostic: Diagnostic | None
+    sufficient: bool = False  # the diagnostic stands on this file's evidence alone
 
 
 @dataclass

@@ -20,6 +20,7 @@ import libcst as cst
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
 from bnlint.semantics.flow import FileModel
+from bnlint.semantics.project import loaded_module
 from bnlint.semantics.usage import Site
 
 
@@ -59,8 +60,13 @@ class CheckContext:
     options: dict[str, Any] = field(default_factory=dict)
     helper_uses: list[HelperUse] = field(default_factory=list)
 
-    def source(self, node: cst.CSTNode) -> str:
-        return self.model.module.code_for_node(node)
+    def source(self, node: cst.CSTNode, path: str | None = None) -> str:
+        """The code of a node of this file, or of the file at `path` that the analysis
+        followed a call into."""
+        if path is None or path == self.model.path:
+            return self.model.module.code_for_node(node)
+        module = loaded_module(path)
+        return module.code_for_node(node) if module is not None else "…"
 
     def place(self, site: Site, finding: Finding) -> Finding | None:
         """A finding at a node seen while following a call: returned when the node is in

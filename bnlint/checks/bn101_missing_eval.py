@@ -29,8 +29,8 @@ class MissingEval(Check):
 
     def _finding(self, context: CheckContext, call: ModelCall, reason: str) -> Finding:
         root = call.model.root
-        expression = model_expression(call) if call.site.path == context.model.path else None
-        name = context.source(expression) if expression is not None else call.model.label
+        expression = model_expression(call)
+        name = context.source(expression, call.site.path) if expression is not None else call.model.label
         holds = "may hold batch norm" if root.zoo else "holds batch norm"
         since = "set by .train()" if call.mode_switch is not None else "as built"
         message = (f"`{name}` ({root.label}, {holds}) runs {reason} in train mode ({since}): batch norm "
@@ -39,7 +39,7 @@ class MissingEval(Check):
         return Finding(self.code, call.site.node, message, self._fix(context, call, expression))
 
     def _fix(self, context: CheckContext, call: ModelCall, expression: cst.BaseExpression | None) -> NodeFix | None:
-        if expression is None:
+        if expression is None or call.site.path != context.model.path:
             return None
         statement = statement_in_function(context.model.module, call.site.node)
         if statement is None:

@@ -4,6 +4,7 @@ model, with no `.train()` in the loop: every iteration after the first trains in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import libcst as cst
 
@@ -35,8 +36,8 @@ class TrainModeNotRestored(Check):
                 yield placed
 
     def _finding(self, context: CheckContext, switch: ModeSwitch, loop: Loop) -> Finding:
-        name = context.source(switch.attribute.value) if switch.site.path == context.model.path else switch.model.label
-        header = _header(context, loop)
+        name = context.source(switch.attribute.value, switch.site.path)
+        header = _header(context, loop, switch.site.path)
         message = (f"`{name}.eval()` leaves the model in eval mode for the rest of the loop {header}, which also "
                    f"trains it and never calls .train(): every iteration after this one trains with frozen "
                    f"batch-norm statistics")
@@ -56,14 +57,14 @@ class TrainModeNotRestored(Check):
                        (insert_before(body.body[0], f"{name}.train()"),))
 
 
-def _header(context: CheckContext, loop: Loop) -> str:
-    """`for epoch in range(epochs)` as written, when the loop is in this file."""
+def _header(context: CheckContext, loop: Loop, reported_in: str) -> str:
+    """`for epoch in range(epochs)` as written, and its file when that is not the reported one."""
     node = loop.node
-    if loop.path != context.model.path:
-        return "that runs it"
     if isinstance(node, cst.For):
-        return f"`for {context.source(node.target)} in {context.source(node.iter)}`"
-    return f"`while {context.source(node.test)}`"
+        header = f"`for {context.source(node.target, loop.path)} in {context.source(node.iter, loop.path)}`"
+    else:
+        header = f"`while {context.source(node.test, loop.path)}`"
+    return header if loop.path == reported_in else f"{header} in {Path(loop.path).name}"
 
 
 def _epoch_loop(usage: UsageFacts, switch: ModeSwitch) -> Loop | None:

@@ -474,6 +474,7 @@ class Interpreter:
             if id(function.node) in self.analysed:
                 return
             self.analysed.add(id(function.node))
+        self.usage.begin_activation()
         frame = self._new_frame(function, depth=0)
         for param, skip_self in self._params(function):
             if skip_self:
@@ -819,19 +820,20 @@ class Interpreter:
         return self._eval(expression, Frame(scopes=definition.scope, path=definition.path))
 
     def _definition(self, ref: ModuleRef) -> Value | None:
-        """What an imported name is bound to in a project file (any kind of value)."""
+        """The project class an imported name is (a model class, a trainer)."""
         if self.project is None:
             return None
         if ref.qualname not in self.definitions:
-            self.definitions[ref.qualname] = self.project.resolve(ref.qualname, constant=True)
+            self.definitions[ref.qualname] = self.project.resolve(ref.qualname, constant=True, classes_only=True)
         return self.definitions[ref.qualname]
 
-    def _model_class(self, cls: Value) -> tuple[Presence, Framework] | None:
-        """Whether a class builds models: their batch-norm presence and framework."""
+    def _model_class(self, cls: Value) -> tuple[Callable[[], Presence], Framework] | None:
+        """Whether a class builds models: their batch-norm presence (computed when asked)
+        and framework."""
         if not isinstance(cls, ClassValue):
             return None
         framework = self.presence.framework(cls)
-        return (self.presence.of_definition(cls), framework) if framework is not None else None
+        return (lambda: self.presence.of_definition(cls), framework) if framework is not None else None
 
     def _project_constant(self, ref: Value) -> Value:
         """An imported UPPER_CASE name: its literal value when a project module defines one."""
@@ -915,8 +917,8 @@ class Interpreter:
 
     def _method(self, method: _BoundMethod, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         receiver, name = method.receiver, method.name
-        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, Sequence_)):
-            assert isinstance(call.func, cst.Attribute)
+        # A method kept in a variable (`switch = model.eval; switch()`) is left alone.
+        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, Sequence_)) and isinstance(call.func, cst.Attribute):
             used = self.usage.method(receiver, name, args, self._site(call, frame), call.func)
             if used is not None:
                 for arg in args:

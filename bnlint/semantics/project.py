@@ -25,8 +25,8 @@ _LAYER_TEXT = re.compile(r"\b(?:\w*Conv\w*|\w*Linear|Dense|\w*Dropout\w*|\w*Batc
 # contexts, data loaders, optimizers, multi-device wrappers, model-zoo constructors.
 USAGE_TEXT = re.compile(
     r"\.(?:eval|train)\b|no_grad|inference_mode|GradientTape|train_step|test_step|predict_step|DataLoader"
-    r"|DataParallel|weight_decay|requires_grad|\.fit\(|\.batch\(|\.backward\(|torchvision|applications"
-    r"|create_model|hub\.load|load_model|training="
+    r"|DataParallel|weight_decay|requires_grad_?\(?\s*=?\s*False|\.fit\(|\.batch\(|\.backward\(|torchvision"
+    r"|applications|create_model|hub\.load|load_model|training=True"
 )
 _FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{USAGE_TEXT.pattern}")
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
@@ -34,6 +34,7 @@ _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
 # `import torch.nn` never means such a folder.
 _EXTERNAL_ROOTS = frozenset({"torch", "tensorflow", "keras", "tf_keras", "jax", "flax", "numpy"})
 # A top-level definition: what a module exports, and where its source text starts.
+_TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.M)
 _TOP_LEVEL = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
 
 
@@ -54,6 +55,7 @@ class ProjectIndex:
         self._loading: set[str] = set()
         self._names: dict[tuple[Path, re.Pattern[str], bool], frozenset[str]] = {}
         self.loaded_files: set[Path] = set()  # what the current file's analysis depended on
+        self._classes: dict[Path, frozenset[str]] = {}
 
     def bn_names(self, path: Path) -> frozenset[str]:
         """The top-level names of a module whose definition uses batch norm, or that it
@@ -120,7 +122,27 @@ class ProjectIndex:
         candidates = self.by_suffix.get(module, [])
         return self.by_module[candidates[0]] if len(candidates) == 1 else None
 
-    def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False) -> Value | None:
+    def class_names(self, path: Path) -> frozenset[str]:
+        """The classes a module defines at its top level or re-exports, read from its text."""
+        if path in self._classes:
+            return self._classes[path]
+        self._classes[path] = frozenset()  # an import cycle sees nothing more
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return frozenset()
+        names = set(_TOP_LEVEL_CLASS.findall(text))
+        module_name, is_package = module_name_for(path)
+        for module, imported in imports_in_text(text, module_name, is_package):
+            source = self.module_path(module)
+            if source is not None and imported is not None:
+                exported = self.class_names(source)
+                names.update(alias for name, alias in imported if name in exported)
+        self._classes[path] = frozenset(names)
+        return self._classes[path]
+
+    def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
+                classes_only: bool = False) -> Value | None:
         """The value a qualified name has in a project file: a function (or class) whose
         definition builds a layer or uses a model the rules look at, or (`constant`) any
         binding of the module (`from .config import BN_MOMENTUM`, a model class)."""
@@ -132,6 +154,8 @@ class ProjectIndex:
                 continue
             if not constant and parts[split] not in self.followed_names(path, functions_only):
                 return None  # a definition that builds no relevant layer cannot contribute BN facts
+            if classes_only and parts[split] not in self.class_names(path):
+                return None
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None
             if value is None or split + 1 != len(parts):

@@ -72,11 +72,14 @@ class ModelValue(Value):
     from a known constructor (`torchvision.models.resnet50()`), a Sequential, a parameter or
     attribute used as a model, or a wrapper (`nn.DataParallel(model)`) of another."""
 
-    presence: Presence
+    # Whether it holds batch norm, or how to find out: most models built in model code never
+    # meet a rule that asks, and reading a class's definition for the answer is not free.
+    content: Presence | Callable[[], Presence]
     framework: Framework | None
     label: str  # how messages name it: `Net`, `torchvision.models.resnet50`
     node: cst.CSTNode | None = None  # where it was built
-    fresh: bool = False  # built here, so in train mode (torch modules start training)
+    fresh: bool = False  # built by the code analysed, so in train mode (torch modules start training)
+    built_in: int = 0  # the run (see UsageRecorder.activation) that built it
     pretrained: bool = False  # keras.applications / a loaded model
     zoo: bool = False  # from a model zoo or a file: content unknown statically, but a real network
     inner: ModelValue | None = None  # what a wrapper wraps
@@ -84,6 +87,12 @@ class ModelValue(Value):
     owner: ModelValue | None = None  # the model this one is a submodule of (`model.backbone`)
     sync_bn: bool = False  # passed through SyncBatchNorm.convert_sync_batchnorm
     cls: ClassValue | None = None  # the project model class it is an instance of
+
+    @property
+    def presence(self) -> Presence:
+        if not isinstance(self.content, Presence):
+            self.content = self.content()
+        return self.content
 
     @property
     def root(self) -> ModelValue:
@@ -440,16 +449,22 @@ class UsageRecorder:
     """The interpreter's companion for usage facts: keeps the context stacks and each
     model's mode, answers what framework calls and methods return, and records events."""
 
-    def __init__(self, facts: UsageFacts, model_class: Callable[[Value], tuple[Presence, Framework] | None]) -> None:
+    def __init__(self, facts: UsageFacts,
+                 model_class: Callable[[Value], tuple[Callable[[], Presence], Framework] | None]) -> None:
         self.facts = facts
-        self.model_class = model_class  # a class value → (presence, framework), None when no model class
+        self.model_class = model_class  # a class value → (its presence, when asked; framework), None for others
         self.loops: list[Loop] = []
         self.grads: list[Grad] = []
         self.tapes = 0
         self.functions: list[str] = []
         self.modes: dict[int, tuple[Mode, ModeSwitch | None]] = {}  # by root model: mode, and what set it
         self.handles: dict[int, ModelValue] = {}  # parameters / instances used as models
+        # Each function analysed on its own (parameters unknown) is a run of its own: a model
+        # another run built (in `__init__`, read back through `self`) may have been switched
+        # by code in between, so only the run that built a model knows it is in train mode.
+        self.activation = 0
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
+        self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
 
     @property
@@ -487,11 +502,17 @@ class UsageRecorder:
         else:
             self.grads.pop()
 
+    def begin_activation(self) -> None:
+        """A function analysed on its own: no mode is known at its start."""
+        self.activation += 1
+        self.modes = {}
+
     def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
-        return (Mode.TRAIN if root.fresh and root.framework is Framework.TORCH else Mode.UNKNOWN), None
+        fresh = root.fresh and root.built_in == self.activation and root.framework is Framework.TORCH
+        return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
 
     def snapshot(self) -> dict[int, tuple[Mode, ModeSwitch | None]]:
         return dict(self.modes)
@@ -525,7 +546,7 @@ class UsageRecorder:
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value))
         if isinstance(value, Sequence_) and as_model:
             return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
-                                                          "Sequential", fresh=True))
+                                                          "Sequential", fresh=True, built_in=self.activation))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
@@ -540,7 +561,7 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        return ModelValue(*found, cls.node.name.value, call, fresh=True, cls=cls)
+        return ModelValue(*found, cls.node.name.value, call, fresh=True, cls=cls, built_in=self.activation)
 
     def external(self, qualname: str, args: Sequence[Arg], site: Site) -> Value | None:
         """What a call of a framework function or class returns, when it matters here."""
@@ -557,7 +578,7 @@ class UsageRecorder:
                 return None
             kind = _WRAPPERS[qualname]
             self.facts.wraps.append(ParallelWrap(site, kind, inner, self.context()))
-            return ModelValue(inner.presence, Framework.TORCH, inner.label, call, inner=inner, wrapper=kind)
+            return ModelValue(lambda: inner.presence, Framework.TORCH, inner.label, call, inner=inner, wrapper=kind)
         if short in ("convert_sync_batchnorm", "convert_syncbn_model") and args:  # torch, timm; apex
             inner = self.model_of(args[0].value, as_model=True)
             if inner is not None:
@@ -582,9 +603,13 @@ class UsageRecorder:
         if root in ("tensorflow", "tf_keras") and ".data." in qualname and short in _TF_DATASETS:
             return Dataset(None, Framework.KERAS)
         if root == "torch" and qualname.count(".") == 1 and short in _LITERAL_TENSORS:
-            shape = _shape(args[1:] if short in ("randint", "normal") and len(args) > 2 else args)
+            # randint(low, high, size) / normal(mean, std, size): only the size tuple is a shape
+            sizes = [arg for arg in args if arg.keyword == "size" or (arg.keyword is None and isinstance(arg.value, ListValue))]
+            shape = _shape(sizes[-1:] if short in ("randint", "normal") else args)
             batch = literal_int(shape[0]) if shape else None
-            return Tensor(rank=len(shape) or None, batch=batch)
+            tensor = Tensor(rank=len(shape) or None, batch=batch)
+            self.literal_tensors[id(tensor)] = (tensor, site)
+            return tensor
         if root == "torch" and ".optim." in f"{qualname}." and short[:1].isupper() and args:
             return self._optimizer(short, args, site)
         presence = constructor_presence(qualname)
@@ -595,7 +620,7 @@ class UsageRecorder:
                 outputs = _argument(args, "outputs", 1)
                 traced = outputs.value if outputs else UNKNOWN
                 presence = output_presence(traced, self.tensor_models)
-                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True)
+                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.activation)
                 feeding = (self.tensor_calls.get(id(tensor)) for tensor in upstream(traced))
                 self.facts.functional.append(FunctionalModel(site, model, tuple(filter(None, feeding))))
                 return model
@@ -639,7 +664,7 @@ class UsageRecorder:
         else:
             loaded = (pretrained is not None and _literal_bool(pretrained.value) is not False) or (
                 weights is not None and not (isinstance(weights.value, Const) and weights.value.value is None))
-        return ModelValue(presence, framework, qualname, call, fresh=True, pretrained=loaded,
+        return ModelValue(presence, framework, qualname, call, fresh=True, built_in=self.activation, pretrained=loaded,
                           zoo=presence is Presence.UNKNOWN)
 
     def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
@@ -777,8 +802,9 @@ class UsageRecorder:
         if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
             frozen = _literal_bool(value) is False
             (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
-        if isinstance(owner, ModelValue) and name == "trainable":
-            self.facts.trainables.append(TrainableWrite(site, owner, _literal_bool(value), self.context()))
+        model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, Sequence_)) else None
+        if model is not None and name == "trainable":
+            self.facts.trainables.append(TrainableWrite(site, model, _literal_bool(value), self.context()))
 
     def call(self, site: Site, model: ModelValue, args: Sequence[Arg], method: str | None = None) -> Value:
         """`model(x)`: record the use, and what literal inputs it gets."""
@@ -792,7 +818,10 @@ class UsageRecorder:
                 loop.loader.calls.append(event)
         first = _argument(args, "x", 0)
         if first is not None and isinstance(first.value, Tensor) and first.value.batch is not None:
-            self.facts.inputs.append(LiteralInput(event, first.value.batch, first.node.value))
+            tensor, created = self.literal_tensors.get(id(first.value), (None, None))
+            same_file = tensor is first.value and created is not None and created.path == site.path
+            node = created.node if same_file else first.node.value  # `x = torch.randn(1, 3)` ... `model(x)`
+            self.facts.inputs.append(LiteralInput(event, first.value.batch, node))
         output = Tensor()
         self.tensor_models[id(output)] = model
         self.tensor_calls[id(output)] = event

@@ -247,6 +247,36 @@ def test_forward_shape():
     pytest.param(
         NET + """
 
+class Tacotron(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.postnet = Net()
+
+    def infer(self, x):
+        return self.postnet(x)
+""",
+        id="corpus-speechbrain-submodule-used-in-an-inference-method",
+    ),
+    pytest.param(
+        """
+        import torch
+        import transformers
+
+
+        class WordEmbeddings(torch.nn.Module):
+            def __init__(self, source):
+                super().__init__()
+                self.model = transformers.AutoModel.from_pretrained(source)
+
+            def forward(self, x):
+                with torch.no_grad():
+                    return self.model(x)
+        """,
+        id="corpus-speechbrain-pretrained-submodule-under-no-grad",
+    ),
+    pytest.param(
+        NET + """
+
 def evaluate(model, loader):
     model.train(False)
     with torch.no_grad():

@@ -23,12 +23,20 @@ BN_TEXT = re.compile(r"batch_?norm", re.I)
 _LAYER_TEXT = re.compile(r"\b(?:\w*Conv\w*|\w*Linear|Dense|\w*Dropout\w*|\w*BatchNorm\w*|batch_norm\w*)\s*\(")
 # Code that uses a model the usage rules look at: mode switches, inference and training
 # contexts, data loaders, optimizers, multi-device wrappers, model-zoo constructors.
+# A model the usage rules care about comes from a model zoo or a saved file (a project
+# model with batch norm makes its importers worth analysing through `bn_names`), or a mode
+# switch is written without its call.
 USAGE_TEXT = re.compile(
-    r"\.(?:eval|train)\b|no_grad|inference_mode|GradientTape|train_step|test_step|predict_step|DataLoader"
-    r"|DataParallel|weight_decay|requires_grad_?\(?\s*=?\s*False|\.fit\(|\.batch\(|\.backward\(|torchvision"
-    r"|applications|create_model|hub\.load|load_model|training=True"
+    r"torchvision\.models|from[ \t]+torchvision[ \t]+import[^\n]*\bmodels\b|applications\b|create_model"
+    r"|hub\.load|load_model|^[ \t]*[\w.\[\]()]+\.(?:eval|train)[ \t]*(?:#[^\n]*)?$",
+    re.M,
 )
-_FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{USAGE_TEXT.pattern}")
+# Definitions that use a model: followed into other files (`evaluate(model, loader)`).
+_MODEL_USE_TEXT = re.compile(
+    r"\.(?:eval|train)\b|no_grad|inference_mode|GradientTape|DataLoader|DataParallel|weight_decay"
+    r"|requires_grad|\.fit\(|\.batch\(|\.backward\(|\.step\(|training="
+)
+_FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{_MODEL_USE_TEXT.pattern}|{USAGE_TEXT.pattern}", re.M)
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
 # Frameworks whose names also appear as folders inside projects (keras/src/backend/torch/):
 # `import torch.nn` never means such a folder.
@@ -58,9 +66,10 @@ class ProjectIndex:
         self._classes: dict[Path, frozenset[str]] = {}
 
     def bn_names(self, path: Path) -> frozenset[str]:
-        """The top-level names of a module whose definition uses batch norm, or that it
+        """The top-level names of a module whose definition uses batch norm, directly or
+        through another such name (`class Net` whose backbone is a BN `ResNet`), or that it
         re-exports from such a module: importing one makes a file worth analysing."""
-        return self._names_using(path, BN_TEXT)
+        return self._names_using(path, BN_TEXT, transitive=True)
 
     def followed_names(self, path: Path, functions_only: bool = False) -> frozenset[str]:
         """The top-level names whose definition builds a layer the rules look at (batch
@@ -68,9 +77,11 @@ class ProjectIndex:
         following into another file."""
         return self._names_using(path, _FOLLOWED_TEXT, functions_only)
 
-    def _names_using(self, path: Path, pattern: re.Pattern[str], functions_only: bool = False) -> frozenset[str]:
+    def _names_using(self, path: Path, pattern: re.Pattern[str], functions_only: bool = False,
+                     transitive: bool = False) -> frozenset[str]:
         """Read from the text alone (no parse), once per process; docstrings and comments
-        do not count (keras' `Layer` docstring naming BatchNorm is no use of it)."""
+        do not count (keras' `Layer` docstring naming BatchNorm is no use of it).
+        `transitive`: a definition that names one of the names found counts too."""
         key = (path, pattern, functions_only)
         if key in self._names:
             return self._names[key]
@@ -80,20 +91,23 @@ class ProjectIndex:
         except (OSError, UnicodeDecodeError):
             return frozenset()
         names: set[str] = set()
-        if pattern.search(text):
-            code = _DOCS_AND_COMMENTS.sub("", text)
-            starts = list(_TOP_LEVEL.finditer(code))
-            for index, match in enumerate(starts):
-                end = starts[index + 1].start() if index + 1 < len(starts) else len(code)
-                is_function = match.group(0).startswith(("def", "async"))
-                if (is_function or not functions_only) and pattern.search(code, match.start(), end):
-                    names.add(match.group(1) or match.group(2))
         module_name, is_package = module_name_for(path)
         for module, imported in imports_in_text(text, module_name, is_package):
             source = self.module_path(module)
             if source is not None and imported is not None:
-                exported = self._names_using(source, pattern, functions_only)
+                exported = self._names_using(source, pattern, functions_only, transitive)
                 names.update(alias for name, alias in imported if name in exported)
+        if pattern.search(text) or (transitive and names):
+            code = _DOCS_AND_COMMENTS.sub("", text)
+            definitions = _definitions(code, functions_only)
+            names.update(name for name, start, end in definitions if pattern.search(code, start, end))
+            while transitive and names:
+                mentioned = re.compile(rf"\b(?:{'|'.join(map(re.escape, names))})\b")
+                found = {name for name, start, end in definitions
+                         if name not in names and mentioned.search(code, start, end)}
+                if not found:
+                    break
+                names |= found
         self._names[key] = frozenset(names)
         return self._names[key]
 
@@ -173,6 +187,19 @@ class ProjectIndex:
             return _load_bindings(path, self)
         finally:
             self._loading.discard(key)
+
+
+def _definitions(code: str, functions_only: bool) -> list[tuple[str, int, int]]:
+    """Each top-level definition of a module's code (docstrings and comments removed):
+    its name and the span of its text."""
+    starts = list(_TOP_LEVEL.finditer(code))
+    found = []
+    for index, match in enumerate(starts):
+        if functions_only and not match.group(0).startswith(("def", "async")):
+            continue
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(code)
+        found.append((match.group(1) or match.group(2), match.start(), end))
+    return found
 
 
 _MAX_PARSED = 128

@@ -664,8 +664,10 @@ class UsageRecorder:
         else:
             loaded = (pretrained is not None and _literal_bool(pretrained.value) is not False) or (
                 weights is not None and not (isinstance(weights.value, Const) and weights.value.value is None))
-        return ModelValue(presence, framework, qualname, call, fresh=True, built_in=self.activation, pretrained=loaded,
-                          zoo=presence is Presence.UNKNOWN)
+        # transformers' `from_pretrained` returns the model already in eval mode.
+        fresh = not qualname.endswith(".from_pretrained")
+        return ModelValue(presence, framework, qualname, call, fresh=fresh, built_in=self.activation,
+                          pretrained=loaded or not fresh, zoo=presence is Presence.UNKNOWN)
 
     def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
         unpacked = any(arg.star for arg in args)  # `**loader_kwargs`: what it leaves out may be added later

@@ -1,4 +1,4 @@
-"""The command line: `bnlint check` (the default), `bnlint rule CODE`, `bnlint rules`.
+"""The command line: `bnlint check` (the default), `bnlint verify`, `bnlint rule CODE`, `bnlint rules`.
 
 `bnlint src/` is `bnlint check src/`: when the first argument is not a subcommand, `check`
 is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
@@ -6,6 +6,10 @@ is assumed (so a directory named like a subcommand needs an explicit `bnlint che
 Exit status: 0 when nothing is at or above the fail level, 1 when something is (or a file
 could not be read, or --diff has changes to show), 2 for usage, configuration and internal
 errors, which print one line on stderr (the traceback only with BNLINT_DEBUG=1).
+
+Only `bnlint verify` and `bnlint check --fix --verify` run the user's code, and only in the
+worker process of bnlint.runtime (imported on demand: the static command imports neither
+torch nor TensorFlow).
 """
 
 from __future__ import annotations
@@ -18,23 +22,29 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
 from bnlint import __version__
-from bnlint.config import load_config
-from bnlint.diagnostics import Applicability, Severity
+from bnlint.config import Config, load_config
+from bnlint.diagnostics import Applicability, Diagnostic, FileResult, Severity
 from bnlint.errors import BnlintError, UsageError
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
 from bnlint.report.summary import make_console, plural
 
-SUBCOMMANDS = ("check", "rule", "rules")
+if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker load on demand
+    from bnlint.engine import RunOptions
+    from bnlint.fixes import FixMode
+    from bnlint.runtime import Verification, VerifyOptions
+
+SUBCOMMANDS = ("check", "verify", "rule", "rules")
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 _FIX_DESCRIPTIONS = {
     None: "none",
@@ -87,38 +97,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
     check = subcommands.add_parser("check", help="lint files and directories (the default command)")
     check.set_defaults(handler=_check)
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
-    check.add_argument("--version", action="version", version=f"bnlint {__version__}")
-    output = check.add_argument_group("output")
-    output.add_argument(
-        "--format",
-        choices=list(FORMATS),
-        help="output format (default: full on a terminal, concise otherwise)",
-    )
-    output.add_argument("--output-file", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
-    output.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
-    output.add_argument("--report-unused-noqa", action="store_true", help="list `# noqa` comments that suppress nothing")
-    output.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
-    rules = check.add_argument_group("rule selection (comma-separated codes, prefixes such as BN3, rule names, or ALL)")
-    rules.add_argument("--select", type=_selectors, metavar="RULES", help="check only these rules")
-    rules.add_argument("--extend-select", type=_selectors, metavar="RULES", help="check these rules too")
-    rules.add_argument("--ignore", type=_selectors, metavar="RULES", help="do not check these rules")
-    status = check.add_argument_group("exit status")
-    status.add_argument(
-        "--fail-on",
-        choices=[severity.value for severity in Severity],
-        help="lowest severity that makes the exit status 1 (default: from the configuration, else warning)",
-    )
-    status.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means an error)")
+    _add_lint_arguments(check)
     fixes = check.add_argument_group("fixes")
     fixes.add_argument("--fix", action="store_true", help="apply safe fixes in place")
     fixes.add_argument("--unsafe-fixes", action="store_true", help="apply unsafe fixes too (with --fix or --diff)")
     fixes.add_argument("--diff", action="store_true", help="print the fixes as diffs, change nothing")
-    run = check.add_argument_group("run")
-    run.add_argument("--config", type=Path, metavar="PATH", help="a pyproject.toml or bnlint TOML file to use")
-    run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    run.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
-    run.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    fixes.add_argument("--verify", action="store_true",
+                       help="with --fix: apply only the fixes the runtime checker verified (runs your models)")
+    _add_runtime_arguments(check)
+
+    verify = subcommands.add_parser(
+        "verify", help="check each finding on your real model (runs your code, in a separate process)")
+    verify.set_defaults(handler=_verify)
+    _add_lint_arguments(verify)
+    verify.add_argument("--report", type=Path, metavar="PATH", help="also write an HTML report with plots to PATH")
+    _add_runtime_arguments(verify)
 
     rule = subcommands.add_parser("rule", help="show a rule's documentation")
     rule.set_defaults(handler=_rule)
@@ -128,6 +121,58 @@ def _build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=_rules)
     listing.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
     return parser
+
+
+def _add_lint_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
+    command.add_argument("--version", action="version", version=f"bnlint {__version__}")
+    output = command.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="output format (default: full on a terminal, concise otherwise)",
+    )
+    output.add_argument("--output-file", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
+    output.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    output.add_argument("--report-unused-noqa", action="store_true", help="list `# noqa` comments that suppress nothing")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
+    rules = command.add_argument_group("rule selection (comma-separated codes, prefixes such as BN3, rule names, or ALL)")
+    rules.add_argument("--select", type=_selectors, metavar="RULES", help="check only these rules")
+    rules.add_argument("--extend-select", type=_selectors, metavar="RULES", help="check these rules too")
+    rules.add_argument("--ignore", type=_selectors, metavar="RULES", help="do not check these rules")
+    status = command.add_argument_group("exit status")
+    status.add_argument(
+        "--fail-on",
+        choices=[severity.value for severity in Severity],
+        help="lowest severity that makes the exit status 1 (default: from the configuration, else warning)",
+    )
+    status.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means an error)")
+    run = command.add_argument_group("run")
+    run.add_argument("--config", type=Path, metavar="PATH", help="a pyproject.toml or bnlint TOML file to use")
+    run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    run.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
+    run.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+
+
+def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
+    runtime = command.add_argument_group("runtime checks (bnlint verify, --fix --verify)")
+    runtime.add_argument("--model", metavar="MODULE:FACTORY",
+                         help="the model to check: a class or function taking no arguments, or a model object "
+                              "(default: discovered in each file with findings)")
+    runtime.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
+                         help="the input shape (default: [tool.bnlint-verify] input-shape, example_input() "
+                              "beside the model, else inferred from the first layer)")
+    runtime.add_argument("--framework", choices=["torch", "keras"], help="check only models of this framework")
+    runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
+    runtime.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
+                         help="time limit for loading and checking the models (default: 120)")
+
+
+def _shape(value: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in value.split(",")]
+    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (N,C,H,W), not {value!r}")
+    return tuple(int(part) for part in parts)
 
 
 def _selectors(value: str) -> tuple[str, ...]:
@@ -140,44 +185,146 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
-def _check(args: argparse.Namespace) -> int:
+def _prepare(args: argparse.Namespace) -> tuple[str, ReportOptions, Config]:
+    """The output format, the report options and the configuration of a check or verify run."""
     out_is_terminal = args.output_file is None and sys.stdout.isatty()
     fmt = args.format or ("full" if out_is_terminal else "concise")
     report_options = ReportOptions(
-        unsafe_fixes=args.unsafe_fixes, statistics=args.statistics, unused_noqa=args.report_unused_noqa
+        unsafe_fixes=getattr(args, "unsafe_fixes", False), statistics=args.statistics,
+        unused_noqa=args.report_unused_noqa
     )
     check_options(fmt, report_options)
     config = load_config(Path(args.paths[0]), args.config).with_overrides(
         select=args.select, ignore=args.ignore, extend_select=args.extend_select, fail_on=args.fail_on
     )
+    return fmt, report_options, config
+
+
+def _run_options(args: argparse.Namespace, fix_mode: FixMode) -> RunOptions:
+    from bnlint.engine import RunOptions
+
+    return RunOptions(
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        fix=fix_mode,
+        diff=getattr(args, "diff", False),
+        show_progress=sys.stderr.isatty() and not args.no_progress,
+        **({"cache_dir": args.cache_dir} if args.cache_dir is not None else {}),
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    fmt, report_options, config = _prepare(args)
     # Imported here so that `bnlint rule` / `bnlint rules` and usage errors skip loading the analysis.
-    from bnlint.engine import RunOptions, lint_paths
+    from bnlint.engine import lint_paths
     from bnlint.fixes import FixMode
 
     fix_mode = FixMode.NONE
     if args.fix or args.diff:
         fix_mode = FixMode.UNSAFE if args.unsafe_fixes else FixMode.SAFE
-    run_options = RunOptions(
-        jobs=args.jobs,
-        use_cache=not args.no_cache,
-        fix=fix_mode,
-        diff=args.diff,
-        show_progress=sys.stderr.isatty() and not args.no_progress,
-        **({"cache_dir": args.cache_dir} if args.cache_dir is not None else {}),
-    )
-    run = lint_paths(args.paths, config, run_options)
+    if args.verify:
+        if not args.fix or args.diff:
+            raise UsageError("--verify works with --fix (and not with --diff)")
+        return _fix_verified(args, fmt, report_options, config, fix_mode)
+    run = lint_paths(args.paths, config, _run_options(args, fix_mode))
 
-    with _output_stream(args.output_file) as out:
-        if args.diff:
+    if args.diff:
+        with _output_stream(args.output_file) as out:
             out.writelines(run.diffs)
-            print(f"Would fix {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
-            failing = bool(run.diffs)
-        else:
-            report = Report(run.results, all_rules(), run.files_checked, run.fixed_count if args.fix else None)
-            render(fmt, report, report_options, out=out, err=sys.stderr)
-            failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in report.diagnostics())
-            failing = failing or any(result.error for result in run.results)
+        print(f"Would fix {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
+        return 0 if args.exit_zero or not run.diffs else 1
+    return _report(args, fmt, report_options, config, run.results, run.files_checked,
+                   run.fixed_count if args.fix else None)
+
+
+def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config, results: list[FileResult],
+            files_checked: int, fixed_count: int | None) -> int:
+    """Render the findings; the exit status for them."""
+    report = Report(results, all_rules(), files_checked, fixed_count)
+    with _output_stream(args.output_file) as out:
+        render(fmt, report, options, out=out, err=sys.stderr)
+    failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in report.diagnostics())
+    failing = failing or any(result.error for result in results)
     return 0 if args.exit_zero or not failing else 1
+
+
+def _runtime_options(args: argparse.Namespace) -> VerifyOptions:
+    from bnlint.runtime import VerifyOptions
+
+    return VerifyOptions(args.model, args.input_shape, args.framework, args.device, float(args.timeout))
+
+
+def _verification(args: argparse.Namespace, config: Config) -> Verification:
+    """Lint, then check the findings on the models (in the worker process)."""
+    from bnlint.engine import lint_paths
+    from bnlint.fixes import FixMode
+    from bnlint.runtime import configured_input_shape, model_file, verify_results
+
+    paths = list(args.paths)
+    model_path = model_file(args.model, paths).absolute() if args.model else None
+    if model_path is not None and not any(Path(p).absolute() in (model_path, *model_path.parents) for p in paths):
+        paths.append(str(model_path))
+    run = lint_paths(paths, config, _run_options(args, FixMode.NONE))
+    verification = verify_results(run.results, _runtime_options(args), configured_input_shape(Path(paths[0])),
+                                  model_path)
+    verification.files_checked = run.files_checked
+    for model in verification.models:
+        print(f"bnlint: checked {model['name']} from {model['path']} ({model['framework']}) on inputs of shape "
+              f"{tuple(model['input_shape'])}, {model['input_source']}", file=sys.stderr)
+    return verification
+
+
+def _verify(args: argparse.Namespace) -> int:
+    fmt, report_options, config = _prepare(args)
+    verification = _verification(args, config)
+    if args.report is not None:
+        from bnlint.runtime.report_html import write_report
+
+        write_report(args.report, verification)
+    results = verification.results
+    if fmt != "json":  # the text formats show the verdict with the message
+        from bnlint.runtime import with_verdict_in_message
+
+        results = [replace(result, diagnostics=[with_verdict_in_message(d) for d in result.diagnostics])
+                   for result in results]
+    return _report(args, fmt, report_options, config, results, verification.files_checked, None)
+
+
+def _fix_verified(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config,
+                  fix_mode: FixMode) -> int:
+    """--fix --verify: write only the fixes whose runtime verification passed, say why the
+    others were held back, then report what remains."""
+    from bnlint.engine import lint_paths
+    from bnlint.files import read_source
+    from bnlint.fixes import FixMode, applicable, apply_edits, still_valid, write_atomically
+
+    verification = _verification(args, config)
+    fixed_count = 0
+    for result in verification.results:
+        fixable = applicable(result.diagnostics, fix_mode)
+        verified = [d for d in fixable if d.runtime is not None and d.runtime["fix_verified"] is True]
+        for diagnostic in fixable:
+            if diagnostic not in verified:
+                print(f"bnlint: held back the fix for {diagnostic.code} at {result.path}:{diagnostic.line}: "
+                      f"{_held_back_reason(diagnostic)}", file=sys.stderr)
+        if not verified:
+            continue
+        source = read_source(Path(result.path))
+        text, count = apply_edits(source.text, verified)
+        if still_valid(text) and write_atomically(source.path, source.to_bytes(text), source.to_bytes(source.text)):
+            fixed_count += count
+    run = lint_paths(args.paths, config, _run_options(args, FixMode.NONE))
+    return _report(args, fmt, options, config, run.results, run.files_checked, fixed_count)
+
+
+def _held_back_reason(diagnostic: Diagnostic) -> str:
+    runtime = diagnostic.runtime
+    if runtime is None:
+        return "the runtime checker did not check it"
+    if runtime["fix_verified"] is False:
+        problem = runtime["numbers"].get("fix_problem")
+        return f"its verification failed ({problem})" if problem else f"its verification failed: {runtime['evidence']}"
+    return f"the runtime check was {runtime['verdict']}: {runtime['evidence']}"
 
 
 @contextmanager

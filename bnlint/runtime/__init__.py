@@ -1,0 +1,139 @@
+"""The runtime checker: `bnlint verify` proves or refutes each static finding on the user's
+actual model, with the real torch / Keras layers, and proves each fix before it is trusted.
+
+This package's top level imports no framework and runs no user code: it lints, then hands
+the findings to a worker process (`worker.py`, under a time limit, see `isolation.py`) that
+loads the models (`loader.py`), runs one verifier per rule (`verdicts.py`) through a
+framework backend (`torch_backend.py`, `keras_backend.py`) and reports verdicts, which come
+back as each finding's `runtime` object. `report_html.py` draws them as an HTML page."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bnlint.diagnostics import Diagnostic, FileResult
+from bnlint.errors import ConfigError, UsageError
+from bnlint.files import read_source
+from bnlint.runtime.isolation import RuntimeCheckError, run_worker
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_input_shape", "verify_results"]
+
+CONFIG_TABLE = "bnlint-verify"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    model: str | None = None  # module:factory
+    input_shape: tuple[int, ...] | None = None
+    framework: str | None = None  # torch | keras
+    device: str = "cpu"
+    timeout: float = 120.0
+    seed: int = 0
+
+
+@dataclass
+class Verification:
+    results: list[FileResult]  # the findings, each with its `runtime` verdict
+    plots: dict[tuple[str, int, int, str], list[dict[str, Any]]] = field(default_factory=dict)  # by sort key
+    models: list[dict[str, Any]] = field(default_factory=list)  # what was built, with its input shape and source
+    files_checked: int = 0
+
+
+def configured_input_shape(start: Path) -> tuple[int, ...] | None:
+    """`input-shape` from the nearest pyproject.toml with a [tool.bnlint-verify] table."""
+    directory = start.absolute() if start.is_dir() else start.absolute().parent
+    for folder in (directory, *directory.parents):
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            table = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get(CONFIG_TABLE)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if table is None:
+            continue
+        unknown = set(table) - {"input-shape"}
+        shape = table.get("input-shape")
+        if unknown or not (isinstance(shape, list) and shape and all(isinstance(n, int) and n > 0 for n in shape)):
+            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes one key, input-shape = [N, C, ...] "
+                              "(positive integers)")
+        return tuple(shape)
+    return None
+
+
+def model_file(spec: str, paths: list[str]) -> Path:
+    """The file `--model module:factory` names: a path, or a module under the given paths or the cwd.
+    Found without importing anything (importing would run the user's code here)."""
+    module, separator, factory = spec.rpartition(":")
+    if not separator or not module or not factory:
+        raise UsageError(f"--model expects module:factory, not {spec!r}")
+    if module.endswith(".py"):
+        candidate = Path(module)
+        if not candidate.is_file():
+            raise UsageError(f"--model: no such file {module}")
+        return candidate
+    relative = Path(*module.split("."))
+    roots = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths] + [Path.cwd()]
+    for root in roots:
+        for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))} or the current folder")
+
+
+def verify_results(results: list[FileResult], options: VerifyOptions, configured: tuple[int, ...] | None,
+                   model_path: Path | None = None) -> Verification:
+    """Run the worker on the findings of `results`: on the models each file builds, or on the
+    one --model names (from `model_path`, which must be among `results`)."""
+    files = []
+    keys: dict[str, tuple[int, int]] = {}
+    for file_index, result in enumerate(results):
+        path = Path(result.path).absolute()
+        if path.suffix != ".py" or (not result.diagnostics and path != model_path):
+            continue
+        diagnostics = []
+        for index, diagnostic in enumerate(result.diagnostics):
+            key = f"{file_index}:{index}"
+            keys[key] = (file_index, index)
+            diagnostics.append({"id": key, **diagnostic.to_json()})
+        files.append({"path": str(path), "display": result.path, "text": read_source(path).text,
+                      "diagnostics": diagnostics})
+    if model_path is not None and str(model_path) not in {entry["path"] for entry in files}:
+        files.append({"path": str(model_path), "display": str(model_path), "text": read_source(model_path).text,
+                      "diagnostics": []})
+    request = {"files": files, "model": options.model, "model_path": str(model_path) if model_path else None,
+               "input_shape": options.input_shape,
+               "configured_shape": configured, "framework": options.framework, "device": options.device,
+               "seed": options.seed}
+    response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
+    updated = [FileResult(r.path, list(r.diagnostics), r.unused_suppressions, r.helper_evidence, r.source_lines,
+                          r.error) for r in results]
+    verification = Verification(updated, models=response["models"])
+    inputs = {(model["path"], model["name"]): model for model in verification.models}
+    for key, verdict in response["verdicts"].items():
+        file_index, index = keys[key]
+        plots = verdict.pop("plots")
+        model = inputs.get((results[file_index].path, verdict["model"]))
+        if model is not None:  # the report says which input shape, and where it came from
+            verdict.update(input_shape=model["input_shape"], input_source=model["input_source"])
+        diagnostic = replace(updated[file_index].diagnostics[index], runtime=verdict)
+        updated[file_index].diagnostics[index] = diagnostic
+        verification.plots[diagnostic.sort_key] = plots
+    return verification
+
+
+def with_verdict_in_message(diagnostic: Diagnostic) -> Diagnostic:
+    """For the text formats, which show the message: the verdict and its evidence appended."""
+    if diagnostic.runtime is None:
+        return diagnostic
+    runtime = diagnostic.runtime
+    fix = {True: "; fix verified", False: "; fix NOT verified", None: ""}[runtime["fix_verified"]]
+    return replace(diagnostic, message=f"{diagnostic.message} [runtime: {runtime['verdict']}{fix}] {runtime['evidence']}")

@@ -1,0 +1,188 @@
+"""The runtime checker's Keras side (Keras 3 on TensorFlow): each layer's `call` is wrapped
+to trace the forward pass; weights are copied variable by variable, in the model's order.
+Imported only in the worker process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not the user's output
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace  # noqa: E402
+
+
+def _numpy(value: Any) -> np.ndarray | None:
+    if isinstance(value, (list, tuple)):
+        return next((array for array in map(_numpy, value) if array is not None), None)
+    if isinstance(value, Mapping):
+        return _numpy(list(value.values()))
+    try:
+        return np.array(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):  # a symbolic tensor while a model builds, or not a tensor
+        return None
+
+
+class KerasBackend(Backend):
+    name = "keras"
+    channel_axis = -1
+    running_mean_name = "moving_mean"
+
+    def __init__(self, device: str, sites: Mapping[int, Site], seed: int) -> None:
+        import tensorflow as tf
+
+        if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+            raise RuntimeError("--device cuda: TensorFlow sees no GPU")
+        self.device = tf.device("/GPU:0" if device == "cuda" else "/CPU:0")
+        self.sites = sites
+        self.seed = seed
+
+    def prepare(self, model: Any) -> Any:
+        return model
+
+    def is_model(self, value: object) -> bool:
+        return isinstance(value, keras.layers.Layer) and not isinstance(value, keras.layers.InputLayer)
+
+    def layers(self, model: Any) -> list[LayerRef]:
+        return [LayerRef(layer.name, type(layer).__name__, self.sites.get(id(layer)), layer)
+                for layer in model._flatten_layers(include_self=False, recursive=True)
+                if not isinstance(layer, keras.layers.InputLayer)]
+
+    def forward(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
+        # Dropout masks repeat from one forward pass (and one build of the model) to the next:
+        # experiments compare outputs.
+        for variable in model.variables:
+            if "seed_generator_state" in variable.path:
+                variable.assign(np.array([self.seed, 0], dtype=variable.dtype))
+        with self.device:
+            output = _numpy(model(x.astype("float32"), training=training))
+        if output is None:
+            raise TypeError(f"{type(model).__name__} returned no tensor")
+        return output
+
+    def trace(self, model: Any, x: np.ndarray, training: bool) -> Trace:
+        calls: list[Call] = []
+        running: list[LayerRef] = []
+        trace = Trace(calls, None)
+        refs = self.layers(model)
+
+        def wrapped(ref: LayerRef, original: Any) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                record = Call(ref, _numpy(args[0] if args else next(iter(kwargs.values()), None)))
+                if record.input is not None:  # symbolic calls while a model builds are not evidence
+                    calls.append(record)
+                running.append(ref)
+                try:
+                    output = original(*args, **kwargs)
+                except Exception:
+                    if trace.failed_in is None:  # the innermost layer sees the error first
+                        trace.failed_in = ref
+                    raise
+                finally:
+                    running.pop()
+                record.output = _numpy(output)
+                return output
+            return call
+
+        for ref in refs:
+            object.__setattr__(ref.handle, "call", wrapped(ref, ref.handle.call))
+        try:
+            trace.output = self.forward(model, x, training)
+        except Exception as error:  # noqa: BLE001 - the user's call may raise anything; it is evidence
+            trace.error = error
+        finally:
+            for ref in refs:
+                object.__delattr__(ref.handle, "call")
+        return trace
+
+    def state(self, model: Any) -> list[np.ndarray]:
+        return [variable.numpy().copy() for variable in model.variables]
+
+    def load_state(self, model: Any, state: list[np.ndarray]) -> None:
+        for variable, value in zip(model.variables, state, strict=True):
+            variable.assign(value)
+
+    def parameter_count(self, model: Any) -> int:
+        return int(sum(np.prod(variable.shape) for variable in model.trainable_weights))
+
+    def is_batch_norm(self, layer: LayerRef) -> bool:
+        return isinstance(layer.handle, keras.layers.BatchNormalization)
+
+    def bias(self, layer: LayerRef) -> np.ndarray | None:
+        bias = getattr(layer.handle, "bias", None) if getattr(layer.handle, "use_bias", False) else None
+        return None if bias is None else bias.numpy().astype(np.float64)
+
+    def set_bias(self, layer: LayerRef, value: np.ndarray) -> None:
+        layer.handle.bias.assign(value.astype("float32"))
+
+    def running_mean(self, layer: LayerRef) -> np.ndarray:
+        return layer.handle.moving_mean.numpy().astype(np.float64)
+
+    def beta(self, layer: LayerRef) -> np.ndarray:
+        norm = layer.handle
+        return norm.beta.numpy().astype(np.float64) if norm.center else np.zeros(norm.moving_mean.shape)
+
+    def fresh_copy(self, layer: LayerRef) -> Any:
+        return type(layer.handle).from_config(layer.handle.get_config())
+
+    def call_layer(self, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
+        return self.forward(layer, x, training)
+
+    def _variables(self, model: Any, dropped: set[int]) -> list[Any]:
+        """The model's variables in order, less the biases of the layers in `dropped` (ids)."""
+        biases = {id(layer.bias) for layer in model._flatten_layers() if id(layer) in dropped}
+        return [variable for variable in model.weights if id(variable) not in biases]
+
+    def copy_weights(self, source: Any, target: Any, dropped_biases: set[str]) -> None:
+        dropped = {id(ref.handle) for ref in self.layers(source) if ref.path in dropped_biases}
+        self._assign(target, [variable.numpy() for variable in self._variables(source, dropped)])
+
+    def fold_biases(self, source: Any, target: Any, pairs: dict[str, str]) -> None:
+        by_path = {ref.path: ref.handle for ref in self.layers(source)}
+        values = {id(variable): variable.numpy() for variable in source.weights}
+        for producer, norm in pairs.items():
+            moving_mean = by_path[norm].moving_mean
+            values[id(moving_mean)] = values[id(moving_mean)] - by_path[producer].bias.numpy()
+        dropped = {id(by_path[producer]) for producer in pairs}
+        self._assign(target, [values[id(variable)] for variable in self._variables(source, dropped)])
+
+    def _assign(self, target: Any, values: list[np.ndarray]) -> None:
+        variables = target.weights
+        if [tuple(v.shape) for v in variables] != [tuple(np.shape(value)) for value in values]:
+            raise ValueError("the fixed model's variables do not match the original's, less the dropped biases")
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+
+    def channels_normalized(self, layer: LayerRef, call: Call, producer: LayerRef | None) -> tuple[int, int]:
+        rank = call.input.ndim
+        axis = layer.handle.axis
+        axis = (axis[0] if isinstance(axis, (list, tuple)) else axis) % rank
+        layout = getattr(producer.handle, "data_format", None) if producer else None
+        layout = layout or keras.config.image_data_format()
+        return axis, 1 if layout == "channels_first" else rank - 1
+
+    @contextmanager
+    def replaced(self, model: Any, layer: LayerRef, replacement: Any) -> Iterator[None]:
+        owners = [model, *model._flatten_layers(include_self=False, recursive=True)]
+        owner, name = next((owner, name) for owner in owners for name, value in vars(owner).items()
+                           if value is layer.handle)
+        object.__setattr__(owner, name, replacement)
+        try:
+            yield
+        finally:
+            object.__setattr__(owner, name, layer.handle)
+
+    def layer_norm_like(self, layer: LayerRef, call: Call) -> Any:
+        return keras.layers.LayerNormalization(axis=-1)
+
+    def infer_input_shape(self, model: Any, batch: int) -> tuple[tuple[int, ...], str] | None:
+        inputs = getattr(model, "inputs", None)
+        if inputs:
+            shape = tuple(batch if size is None else int(size) for size in inputs[0].shape)
+            return shape, "from the model's keras.Input"
+        return None

@@ -160,7 +160,7 @@ def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
                          help="the model to check: a class or function taking no arguments, or a model object "
                               "(default: discovered in each file with findings)")
     runtime.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
-                         help="the input shape (default: [tool.bnlint-verify] input-shape, example_input() "
+                         help="the input shape (default: [tool.bnlint.verify] input-shape, example_input() "
                               "beside the model, else inferred from the first layer)")
     runtime.add_argument("--framework", choices=["torch", "keras"], help="check only models of this framework")
     runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")

@@ -223,7 +223,8 @@ class _TableReader:
 
 
 _KEYS = (
-    "select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "respect-gitignore", "rule-options"
+    "select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "respect-gitignore", "rule-options",
+    "verify",  # `bnlint verify`'s settings, read and checked by bnlint.runtime
 )  # fmt: skip
 
 

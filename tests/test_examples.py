@@ -30,6 +30,13 @@ EXPECTED = {
     ("projection_head.py", None, 27, "BN305"),  # self.bn fed by self.drop in forward()
     ("resnet.py", None, 12, "BN304"),  # the biased conv inside conv_bn()
     ("resnet.py", None, 40, "BN302"),  # BatchNorm2d(32) after Conv2d(3, STEM_CHANNELS=64)
+    ("verify_torch.py", None, 11, "BN304"),  # the biased first Conv2d (bnlint verify confirms it)
+    ("verify_torch.py", None, 12, "BN306"),  # momentum=0.9
+    ("verify_torch.py", None, 15, "BN302"),  # BatchNorm2d(32) after 64 channels
+    ("verify_torch.py", None, 24, "BN305"),  # BatchNorm1d after Dropout(0.5)
+    ("training/engine.py", None, 15, "BN103"),  # validate()'s eval, never undone in train.py's epoch loop
+    ("training/engine.py", None, 25, "BN101"),  # predict() called by train.py's demo() with a train-mode model
+    ("training/train.py", None, 22, "BN102"),  # `model.eval` without the call
 }
 
 
@@ -60,7 +67,8 @@ def test_examples_report_exactly_the_documented_findings(run: RunResult) -> None
 
 def test_every_example_file_is_checked(run: RunResult) -> None:
     checked = {_example_name(result.path) for result in run.results}
-    assert checked == {path.name for path in EXAMPLES.iterdir() if path.suffix in (".py", ".ipynb")}
+    assert checked == {path.relative_to(EXAMPLES).as_posix() for path in EXAMPLES.rglob("*")
+                       if path.suffix in (".py", ".ipynb")}
     assert not [result.path for result in run.results if result.error]
 
 

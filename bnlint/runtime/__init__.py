@@ -26,7 +26,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_input_shape", "verify_results"]
 
-CONFIG_TABLE = "bnlint-verify"
+CONFIG_TABLE = "bnlint.verify"
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ class Verification:
 
 
 def configured_input_shape(start: Path) -> tuple[int, ...] | None:
-    """`input-shape` from the nearest pyproject.toml with a [tool.bnlint-verify] table."""
+    """`input-shape` from the nearest pyproject.toml with a [tool.bnlint.verify] table."""
     directory = start.absolute() if start.is_dir() else start.absolute().parent
     for folder in (directory, *directory.parents):
         candidate = folder / "pyproject.toml"
         if not candidate.is_file():
             continue
         try:
-            table = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get(CONFIG_TABLE)
+            table = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get("bnlint", {}).get("verify")
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         if table is None:

@@ -194,7 +194,7 @@ def input_shape(model: Any, module: types.ModuleType, backend: Backend, flag: tu
     if flag:
         return flag, "from --input-shape"
     if configured:
-        return configured, "from [tool.bnlint-verify] input-shape"
+        return configured, "from [tool.bnlint.verify] input-shape"
     example = getattr(module, "example_input", None)
     if callable(example):
         try:

@@ -785,7 +785,7 @@ class Interpreter:
         """`Net()` builds a model whose content the presence index knows; an instance of
         any other class (a trainer) gets its `__init__` run, so that its methods see
         `self.model`."""
-        model = self.usage.construct_class(cls, call)
+        model = self.usage.construct_class(cls, args, self._site(call, frame))
         if model is not None:
             self._escape_args(args)
             return model

@@ -19,7 +19,7 @@ import libcst as cst
 from bnlint.semantics.constructors import Presence, constructor_presence
 from bnlint.semantics.layers import Framework, Kind
 from bnlint.semantics.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
-                                     Sequence_, Tensor, Value)
+                                     Sequence_, Tensor, Value, as_number)
 
 
 class Mode(str, Enum):
@@ -50,11 +50,6 @@ def says_inference(name: str) -> bool:
         return False
     words = name_words(name)
     return bool(words & _INFERENCE_WORDS) and not words & _TRAINING_WORDS
-
-
-def says_training(name: str) -> bool:
-    """`train_step`, `fit_epoch`, `finetune`: a function that trains."""
-    return bool(name_words(name) & _TRAINING_WORDS)
 
 
 def name_words(name: str) -> set[str]:
@@ -543,7 +538,7 @@ class UsageRecorder:
             found = self.model_class(value.cls)
             if found is None:
                 return None
-            return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value))
+            return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value, cls=value.cls))
         if isinstance(value, Sequence_) and as_model:
             return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
                                                           "Sequential", fresh=True, built_in=self.activation))
@@ -556,12 +551,25 @@ class UsageRecorder:
             self.handles[id(value)] = make()
         return self.handles[id(value)]
 
-    def construct_class(self, cls: ClassValue, call: cst.Call) -> ModelValue | None:
-        """`Net()` for a project model class: a fresh model."""
+    def construct_class(self, cls: ClassValue, args: Sequence[Arg], site: Site) -> ModelValue | None:
+        """`Net()` for a project model class: a fresh model. A Keras subclass built like a
+        functional model (`CustomModel(inputs, outputs)`) also holds what its outputs are
+        computed from."""
         found = self.model_class(cls)
         if found is None:
             return None
-        return ModelValue(*found, cls.node.name.value, call, fresh=True, cls=cls, built_in=self.activation)
+        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.activation)
+        outputs = _argument(args, "outputs", 1)
+        if found[1] is Framework.KERAS and outputs is not None and isinstance(outputs.value, (Tensor, ListValue)):
+            if output_presence(outputs.value, self.tensor_models) is Presence.YES:
+                model.content = Presence.YES
+            self._functional(model, outputs.value, site)
+        return model
+
+    def _functional(self, model: ModelValue, outputs: Value, site: Site) -> None:
+        """Record a functional model with the model calls its outputs are computed from."""
+        feeding = (self.tensor_calls.get(id(tensor)) for tensor in upstream(outputs))
+        self.facts.functional.append(FunctionalModel(site, model, tuple(filter(None, feeding))))
 
     def external(self, qualname: str, args: Sequence[Arg], site: Site) -> Value | None:
         """What a call of a framework function or class returns, when it matters here."""
@@ -604,7 +612,8 @@ class UsageRecorder:
             return Dataset(None, Framework.KERAS)
         if root == "torch" and qualname.count(".") == 1 and short in _LITERAL_TENSORS:
             # randint(low, high, size) / normal(mean, std, size): only the size tuple is a shape
-            sizes = [arg for arg in args if arg.keyword == "size" or (arg.keyword is None and isinstance(arg.value, ListValue))]
+            sizes = [arg for arg in args
+                     if arg.keyword == "size" or (arg.keyword is None and isinstance(arg.value, ListValue))]
             shape = _shape(sizes[-1:] if short in ("randint", "normal") else args)
             batch = literal_int(shape[0]) if shape else None
             tensor = Tensor(rank=len(shape) or None, batch=batch)
@@ -621,8 +630,7 @@ class UsageRecorder:
                 traced = outputs.value if outputs else UNKNOWN
                 presence = output_presence(traced, self.tensor_models)
                 model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.activation)
-                feeding = (self.tensor_calls.get(id(tensor)) for tensor in upstream(traced))
-                self.facts.functional.append(FunctionalModel(site, model, tuple(filter(None, feeding))))
+                self._functional(model, traced, site)
                 return model
             if short in _KERAS_LOADERS:
                 return ModelValue(Presence.UNKNOWN, Framework.KERAS, qualname, call, pretrained=True, zoo=True)
@@ -690,10 +698,7 @@ class UsageRecorder:
         decay = _argument(args, "weight_decay", None)
         value = params.value if params is not None else UNKNOWN
         model = value.model if isinstance(value, Parameters) and not value.single and not value.named else None
-        weight_decay = (float(decay.value.value) if decay is not None and isinstance(decay.value, Const)
-                        and isinstance(decay.value.value, (int, float)) else None)
-        if decay is None:
-            weight_decay = _DEFAULT_DECAY.get(name, 0.0)
+        weight_decay = as_number(decay.value) if decay is not None else _DEFAULT_DECAY.get(name, 0.0)
         self.facts.optimizers.append(
             OptimizerUse(site, name, model, weight_decay, decay.node if decay is not None else None))
         return OptimizerValue()

@@ -69,6 +69,9 @@ class Linter:
         self.config = config
         self.project = project
         self.checks: list[Check] = [check() for check in all_checks() if check.code in config.enabled_codes]
+        # Each rule's options, configured or default (`[tool.bnlint.rule-options.BN203]`).
+        self.options = {check.code: {name: config.option(check.code, name) for name in check.options}
+                        for check in self.checks if check.options}
 
     def analyse(self, text: str, path: str, file_path: Path | None = None) -> _Analysis:
         """Findings for a text, in the text's own coordinates, before suppressions, and what
@@ -89,7 +92,7 @@ class Linter:
             Interpreter(model, module_name, is_package, self.project).analyse()
         except RecursionError:  # pathologically nested code: no model, no findings
             return _Analysis()
-        context = CheckContext(model)
+        context = CheckContext(model, self.options)
         findings = [
             finding
             for check in self.checks

@@ -334,6 +334,8 @@ class Interpreter:
                 self._exec_block(node.finalbody.body.body, frame, collect)
         elif isinstance(node, cst.IndentedBlock):
             self._exec_block(node.body, frame, collect)
+        elif isinstance(node, cst.BaseSmallStatement):  # a one-line body: `for x in loader: step(x)`
+            self._exec_small(node, frame)
 
     def _exec_small(self, node: cst.BaseSmallStatement, frame: Frame) -> None:
         if isinstance(node, cst.Assign):

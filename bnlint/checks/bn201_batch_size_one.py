@@ -1,0 +1,47 @@
+"""BN201 batch-size-one: a batch-norm model trained on batches of one sample."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.semantics.batches import batch_size_source, training_inputs, training_loaders
+from bnlint.semantics.layers import Framework
+
+_CONSEQUENCE = ("batch norm then normalizes each sample with its own statistics (instance normalization) and "
+                "averages single-sample noise into its running statistics")
+_ONE_VALUE = {
+    Framework.KERAS: "where a channel holds a single value, Keras outputs beta",
+    Framework.TORCH: "where a channel holds a single value, PyTorch raises 'Expected more than 1 value per channel "
+                     "when training'",
+}
+
+
+class BatchSizeOne(Check):
+    code = "BN201"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        reported: set[cst.CSTNode] = set()
+        for training in training_loaders(context.model):
+            anchor = training.batch_anchor
+            if training.batch_size != 1 or anchor in reported:
+                continue
+            reported.add(anchor)
+            source = batch_size_source(training, context.model.module)
+            message = (f"`{training.model.label}` is trained on batches of one sample ({source}): {_CONSEQUENCE}; "
+                       f"{_ONE_VALUE[training.loader.framework]}")
+            finding = context.place(training.loader.site, Finding(self.code, anchor, message))
+            if finding is not None:
+                yield finding
+        for item in training_inputs(context.model, batch=1):
+            if item.node in reported:
+                continue
+            reported.add(item.node)
+            message = (f"`{item.call.model.label}` runs in train mode on a batch of one sample "
+                       f"(`{context.source(item.node)}`): {_CONSEQUENCE}; {_ONE_VALUE[Framework.TORCH]}; call "
+                       f"`.eval()` first to only run it")
+            finding = context.place(item.call.site, Finding(self.code, item.node, message))
+            if finding is not None:
+                yield finding

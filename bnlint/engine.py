@@ -92,7 +92,7 @@ class Linter:
             Interpreter(model, module_name, is_package, self.project).analyse()
         except RecursionError:  # pathologically nested code: no model, no findings
             return _Analysis()
-        context = CheckContext(model, self.options)
+        context = CheckContext(model, self.options, project=self.project)
         findings = [
             finding
             for check in self.checks

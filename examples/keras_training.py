@@ -41,6 +41,14 @@ def build_finetuning_model(num_classes: int):
     return keras.Model(inputs, outputs), base
 
 
+def train_from_scratch(images, labels):
+    model = FlowerNet()
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, labels, batch_size=4, epochs=20)
+    one_by_one = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(1000).batch(1)
+    model.fit(one_by_one, epochs=5)
+
+
 def finetune(train_ds, val_ds):
     model, base = build_finetuning_model(5)
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

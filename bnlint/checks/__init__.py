@@ -20,7 +20,7 @@ import libcst as cst
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
 from bnlint.semantics.flow import FileModel
-from bnlint.semantics.project import loaded_module
+from bnlint.semantics.project import ProjectIndex, loaded_module
 from bnlint.semantics.usage import Site
 
 
@@ -59,6 +59,7 @@ class CheckContext:
     model: FileModel
     options: dict[str, Any] = field(default_factory=dict)
     helper_uses: list[HelperUse] = field(default_factory=list)
+    project: ProjectIndex | None = None  # the run's files, for rules that look into other files
 
     def source(self, node: cst.CSTNode, path: str | None = None) -> str:
         """The code of a node of this file, or of the file at `path` that the analysis

@@ -1,0 +1,45 @@
+"""BN301 bn-in-recurrence: batch norm inside a recurrent step shares its statistics across time steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.semantics.recurrence import recurrence
+
+_ADVICE = "one set of batch statistics serves every time step; use LayerNorm"
+
+
+class BnInRecurrence(Check):
+    code = "BN301"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        found = recurrence(context.model, context.project)
+        reported: set[cst.CSTNode] = set()
+        for cell in found.cells:
+            why = f"called at every step of `{_loop(context, cell.loop)}`" if cell.loop is not None else cell.why
+            for norm in cell.norms:
+                if norm.node not in reported:
+                    reported.add(norm.node)
+                    message = f"{norm.spec.name} inside the recurrent cell {cell.node.name.value} ({why}): {_ADVICE}"
+                    yield Finding(self.code, norm.node, message)
+        for step in found.step_calls:
+            if step.call in reported or (step.norms and all(norm.node in reported for norm in step.norms)):
+                continue  # the call of a cell (or batch norm) already reported
+            reported.add(step.call)
+            callee = context.source(step.call.func)
+            if step.imported is not None:
+                runs = f"{callee} ({step.imported}, which uses batch norm)"
+            else:
+                names = ", ".join(dict.fromkeys(norm.spec.name for norm in step.norms))
+                runs = callee if callee.endswith(names) else f"{callee} ({names})"
+            loop = _loop(context, step.loop)
+            yield Finding(self.code, step.call, f"{runs} runs at every step of `{loop}`: {_ADVICE}")
+
+
+def _loop(context: CheckContext, loop: cst.For | cst.While) -> str:
+    if isinstance(loop, cst.For):
+        return f"for {context.source(loop.target)} in {context.source(loop.iter)}"
+    return f"while {context.source(loop.test)}"

@@ -28,12 +28,24 @@ EXPECTED = {
     ("notebook.ipynb", 2, 2, "BN304"),  # Conv2d with its default bias, in the 2nd code cell
     ("projection_head.py", None, 14, "BN303"),  # BatchNorm2d after Linear, in an OrderedDict
     ("projection_head.py", None, 27, "BN305"),  # self.bn fed by self.drop in forward()
+    ("recurrent.py", None, 18, "BN301"),  # bn_ih in BNLSTMCell, called at every step of the loop
+    ("recurrent.py", None, 19, "BN301"),  # bn_hh, same cell
+    ("recurrent.py", None, 76, "BN301"),  # BatchNormalization in a Keras cell with state_size
     ("resnet.py", None, 12, "BN304"),  # the biased conv inside conv_bn()
     ("resnet.py", None, 40, "BN302"),  # BatchNorm2d(32) after Conv2d(3, STEM_CHANNELS=64)
     ("verify_torch.py", None, 11, "BN304"),  # the biased first Conv2d (bnlint verify confirms it)
     ("verify_torch.py", None, 12, "BN306"),  # momentum=0.9
     ("verify_torch.py", None, 15, "BN302"),  # BatchNorm2d(32) after 64 channels
     ("verify_torch.py", None, 24, "BN305"),  # BatchNorm1d after Dropout(0.5)
+    ("keras_training.py", None, 23, "BN104"),  # self(images) in train_step without training=True
+    ("keras_training.py", None, 31, "BN107"),  # training=True in test_step
+    ("keras_training.py", None, 39, "BN105"),  # pretrained base(inputs) without training=False, unfrozen later
+    ("keras_training.py", None, 47, "BN203"),  # fit(batch_size=4)
+    ("keras_training.py", None, 48, "BN201"),  # a tf.data pipeline batched by one, then fit
+    ("train_batches.py", None, 59, "BN202"),  # 1025 samples in batches of 64, no drop_last
+    ("train_batches.py", None, 69, "BN203"),  # a segmentation head trained 2 images at a time
+    ("train_batches.py", None, 81, "BN201"),  # DataLoader(sample_set): the default batch size is 1
+    ("train_batches.py", None, 86, "BN201"),  # torch.randn(1, ...) fed in train mode
     ("training/engine.py", None, 15, "BN103"),  # validate()'s eval, never undone in train.py's epoch loop
     ("training/engine.py", None, 25, "BN101"),  # predict() called by train.py's demo() with a train-mode model
     ("training/train.py", None, 22, "BN102"),  # `model.eval` without the call

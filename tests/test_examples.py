@@ -19,6 +19,9 @@ EXAMPLES = REPO / "examples"
 # (file, notebook code cell or None, line, code)
 EXPECTED = {
     ("broken_syntax.py", None, 7, "BN000"),  # the missing comma after BatchNorm2d(64)
+    ("distributed_finetune.py", None, 22, "BN106"),  # a frozen stage left in train mode
+    ("distributed_finetune.py", None, 47, "BN204"),  # DDP around a ResNet-50 without SyncBatchNorm
+    ("distributed_finetune.py", None, 49, "BN401"),  # SGD weight decay over all parameters
     ("keras_functional.py", None, 9, "BN304"),  # Conv2D with its default bias before BN
     ("keras_functional.py", None, 13, "BN306"),  # BatchNormalization(momentum=0.1)
     ("keras_functional.py", None, 17, "BN305"),  # BN right after Dropout(0.3)

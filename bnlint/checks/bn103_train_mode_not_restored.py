@@ -71,9 +71,12 @@ def _epoch_loop(usage: UsageFacts, switch: ModeSwitch) -> Loop | None:
     """The outermost loop around the switch that trains the model and never switches it
     back to training."""
     root = switch.model.root
+    # A `.train()` on the model or on a part of it (`model.fc.train()`: a frozen body
+    # evaluated, a new head trained) is a decision about the training phase.
+    switches = [other for other in usage.switches if other.model.root is root or other.model.owner is root]
     for loop in switch.context.loops:
         restored = any(other.called and other.mode is not Mode.EVAL and other.context.within(loop)
-                       for other in usage.switches_of(root))
+                       for other in switches)
         if restored:
             continue
         trains = any(step.context.within(loop) for step in usage.steps) and any(

@@ -619,7 +619,8 @@ class UsageRecorder:
             tensor = Tensor(rank=len(shape) or None, batch=batch)
             self.literal_tensors[id(tensor)] = (tensor, site)
             return tensor
-        if root == "torch" and ".optim." in f"{qualname}." and short[:1].isupper() and args:
+        optimizer = ".optim." in f"{qualname}." and not any(part in qualname for part in ("lr_scheduler", "swa_utils"))
+        if root == "torch" and optimizer and short[:1].isupper() and args:
             return self._optimizer(short, args, site)
         presence = constructor_presence(qualname)
         if presence is not None:

@@ -271,6 +271,21 @@ def main(loader, epochs, restore):
 """,
         id="train-with-a-variable-mode",
     ),
+    pytest.param(
+        NET + """
+
+def finetune(loader, epochs):
+    model = Net()
+    optimizer = torch.optim.SGD(model.body[3].parameters(), lr=0.1)
+    for epoch in range(epochs):
+        model.eval()
+        model.body.train()
+        for x, y in loader:
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+""",
+        id="frozen-model-evaluated-its-part-trained",
+    ),
 ]
 
 

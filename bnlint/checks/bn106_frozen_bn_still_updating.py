@@ -1,0 +1,79 @@
+"""BN106 frozen-bn-still-updating: the parameters of (a part of) a batch-norm model are
+frozen, but the module still runs in train mode, so its running statistics keep moving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.semantics.constructors import Presence
+from bnlint.semantics.training import (
+    defines,
+    enclosing_class,
+    evals_batch_norm,
+    holds_live_bn,
+    overrides_train,
+    runs_in_train_mode,
+    switched_to_eval,
+    thawed,
+    whole_model,
+)
+from bnlint.semantics.usage import Freeze, ModelValue, UsageFacts
+
+
+class FrozenBnStillUpdating(Check):
+    code = "BN106"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        usage = context.model.usage
+        reported: set[cst.CSTNode] = set()
+        for freeze in usage.freezes:
+            frozen = freeze.model
+            if freeze.site.node in reported or not _holds_bn(frozen):
+                continue
+            if freeze.context.inference_reason() is not None:
+                continue  # frozen under no_grad or in inference code: prepared for inference (fused, exported)
+            part = frozen.root.owner is not None
+            if (part and switched_to_eval(usage, frozen)) or thawed(usage, frozen):
+                continue  # `model.backbone.eval()` after `model.train()`; a toggle
+            why = self._still_training(context, usage, freeze)
+            if why is None:
+                continue
+            message = (f"`{frozen.label}` is frozen (requires_grad=False), but {why}: its batch norm keeps "
+                       f"updating the running statistics; put it in eval mode after every `.train()` "
+                       f"(or use FrozenBatchNorm2d)")
+            finding = context.place(freeze.site, Finding(self.code, freeze.site.node, message))
+            if finding is not None:
+                reported.add(freeze.site.node)
+                yield finding
+
+    @staticmethod
+    def _still_training(context: CheckContext, usage: UsageFacts, freeze: Freeze) -> str | None:
+        """Why the frozen batch norm runs in train mode, or None when it does not."""
+        frozen = freeze.model
+        whole = whole_model(frozen)
+        if whole.cls is not None and (overrides_train(whole.cls) or evals_batch_norm(whole.cls.node)):
+            return None  # the model's own train() (or a freeze_bn() method) re-freezes it
+        if evals_batch_norm(context.model.module):
+            return None  # this file puts batch-norm layers back in eval mode itself
+        if runs_in_train_mode(usage, frozen):
+            return f"`{whole.label}` still runs in train mode for training"
+        here = freeze.site.path == context.model.path
+        owner = enclosing_class(context.model.module, freeze.site.node) if here else None
+        if owner is None or not (defines(owner, "forward") or defines(owner, "training_step")):
+            return None  # not a module (or LightningModule) freezing a part of itself
+        if defines(owner, "train") or switched_to_eval(usage, frozen):
+            return None  # it keeps the part in eval mode
+        if whole.cls is not None and whole.cls.node is owner:
+            return None  # the module freezes all of itself: a fixed feature extractor
+        return f"`{owner.name.value}.train()` puts it back in train mode"
+
+
+def _holds_bn(frozen: ModelValue) -> bool:
+    """The frozen part holds batch norm, or is a part of unknown content of a model that does."""
+    if holds_live_bn(frozen):
+        return True
+    owner = frozen.root.owner
+    return owner is not None and frozen.root.presence is Presence.UNKNOWN and holds_live_bn(owner)

@@ -1,0 +1,40 @@
+"""BN401 weight-decay-on-bn: an optimizer decays every parameter of a batch-norm model,
+the batch norms' weight and bias included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.semantics.training import holds_bn_phrase, holds_live_bn
+from bnlint.semantics.usage import OptimizerUse
+
+
+class WeightDecayOnBn(Check):
+    code = "BN401"
+
+    def check(self, context: CheckContext) -> Iterator[Finding]:
+        reported: set[cst.CSTNode] = set()
+        for optimizer in context.model.usage.optimizers:
+            model = optimizer.model
+            if optimizer.site.node in reported or model is None or not holds_live_bn(model):
+                continue
+            if not optimizer.weight_decay:  # zero, or not a literal: nothing certain to report
+                continue
+            finding = context.place(optimizer.site, Finding(self.code, optimizer.site.node, _message(optimizer)))
+            if finding is not None:
+                reported.add(optimizer.site.node)
+                yield finding
+
+
+def _message(optimizer: OptimizerUse) -> str:
+    assert optimizer.model is not None
+    root = optimizer.model.root
+    decay = f"weight_decay={optimizer.weight_decay:g}"
+    if optimizer.weight_decay_arg is None:
+        decay = f"its default {decay}"
+    return (f"{optimizer.name} applies {decay} to all parameters of `{root.label}`, which {holds_bn_phrase(root)} "
+            f"batch norm: its weight and bias are decayed toward zero too; give norm and bias parameters a group "
+            f"with weight_decay=0")

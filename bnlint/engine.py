@@ -87,7 +87,7 @@ class Linter:
         if module is None:
             return _Analysis(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
-        model = FileModel(str(file_path) if file_path else path, module)
+        model = FileModel(str(file_path) if file_path else path, module, text)
         try:
             Interpreter(model, module_name, is_package, self.project).analyse()
         except RecursionError:  # pathologically nested code: no model, no findings

@@ -143,6 +143,7 @@ class FileModel:
 
     path: str
     module: cst.Module
+    source: str = ""  # the text parsed, for cheap text tests before a walk of the tree
     layers: list[Layer] = field(default_factory=list)
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)
@@ -774,7 +775,8 @@ class Interpreter:
             resolved = self._project_value(callee, functions_only=True)
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
-            definition = self._definition(callee)
+            # Inside a model's own code, another file's class builds a submodule: no use to follow.
+            definition = None if self.usage.in_model_code else self._definition(callee)
             if isinstance(definition, ClassValue):
                 return self._instantiate(definition, args, call, frame)
             used = self.usage.external(callee.qualname, args, self._site(call, frame))
@@ -826,7 +828,7 @@ class Interpreter:
         if self.project is None:
             return None
         if ref.qualname not in self.definitions:
-            self.definitions[ref.qualname] = self.project.resolve(ref.qualname, constant=True, classes_only=True)
+            self.definitions[ref.qualname] = self.project.resolve(ref.qualname, classes_only=True)
         return self.definitions[ref.qualname]
 
     def _model_class(self, cls: Value) -> tuple[Callable[[], Presence], Framework] | None:

@@ -16,6 +16,7 @@ import libcst as cst
 
 from bnlint.semantics.constructors import Presence, constructor_presence
 from bnlint.semantics.layers import Framework, Kind
+from bnlint.semantics.syntax import children
 from bnlint.semantics.values import ClassValue, Const, FunctionValue, LayerRef, ModuleRef, Param, Value
 
 # Base classes that make a class a model (or a layer, which is called like one).
@@ -148,4 +149,4 @@ def _references(node: cst.CSTNode) -> Iterator[tuple[cst.BaseExpression, bool]]:
             if isinstance(current, cst.Attribute):
                 stack.append(current.value)
             continue
-        stack.extend(current.children)
+        stack.extend(children(current))

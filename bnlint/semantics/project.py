@@ -33,8 +33,8 @@ USAGE_TEXT = re.compile(
 )
 # Definitions that use a model: followed into other files (`evaluate(model, loader)`).
 _MODEL_USE_TEXT = re.compile(
-    r"\.(?:eval|train)\b|no_grad|inference_mode|GradientTape|DataLoader|DataParallel|weight_decay"
-    r"|requires_grad|\.fit\(|\.batch\(|\.backward\(|\.step\(|training="
+    r"\.(?:eval|train)\(|no_grad|inference_mode|GradientTape|DataLoader|DataParallel|weight_decay"
+    r"|requires_grad|\.fit\(|\.batch\(|\.backward\(|training=True"
 )
 _FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{_MODEL_USE_TEXT.pattern}|{USAGE_TEXT.pattern}", re.M)
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
@@ -159,17 +159,20 @@ class ProjectIndex:
                 classes_only: bool = False) -> Value | None:
         """The value a qualified name has in a project file: a function (or class) whose
         definition builds a layer or uses a model the rules look at, or (`constant`) any
-        binding of the module (`from .config import BN_MOMENTUM`, a model class)."""
+        binding of the module (`from .config import BN_MOMENTUM`). `classes_only`: a class
+        (followed, or reaching batch norm through other names)."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:split])
             path = self.module_path(module)
             if path is None:
                 continue
-            if not constant and parts[split] not in self.followed_names(path, functions_only):
+            name = parts[split]
+            followed = name in self.followed_names(path, functions_only)
+            if classes_only:
+                followed = name in self.class_names(path) and (followed or name in self.bn_names(path))
+            if not constant and not followed:
                 return None  # a definition that builds no relevant layer cannot contribute BN facts
-            if classes_only and parts[split] not in self.class_names(path):
-                return None
             bindings = self._bindings(path)
             value = bindings.get(parts[split]) if bindings else None
             if value is None or split + 1 != len(parts):

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import libcst as cst
@@ -32,6 +32,7 @@ from bnlint.semantics.flow import FileModel
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
 from bnlint.semantics.project import BN_TEXT, ProjectIndex, parse
 from bnlint.semantics.queries import is_batch_norm
+from bnlint.semantics.syntax import children, walk
 from bnlint.semantics.values import Layer
 
 _TORCH_CELL_BASES = frozenset({"RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"})
@@ -105,13 +106,14 @@ def recurrence(model: FileModel, project: ProjectIndex | None) -> Recurrence:
 class _Module:
     """The import bindings, classes and module-level functions of one parsed file."""
 
-    def __init__(self, module: cst.Module, path: str, project: ProjectIndex | None) -> None:
+    def __init__(self, module: cst.Module, path: str, source: str, project: ProjectIndex | None) -> None:
+        self.module = module
         self.path = path
+        self.source = source  # the text, for cheap tests before walking the tree
         self.project = project
         self.imports: dict[str, str] = {}
         self.classes: dict[str, cst.ClassDef] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
-        self.bindings: dict[str, list[cst.BaseExpression]] = {}  # module-level assignments
         name, is_package = module_name_for(Path(path))
         for node in _statements(module.body):
             if isinstance(node, cst.SimpleStatementLine):
@@ -123,7 +125,13 @@ class _Module:
         for statement in module.body:
             if isinstance(statement, cst.FunctionDef):
                 self.functions[statement.name.value] = statement
-        _collect_bindings(module.body, self.bindings)
+
+    @cached_property
+    def bindings(self) -> dict[str, list[cst.BaseExpression]]:
+        """Module-level assignments (read when a step call names a module-level value)."""
+        found: dict[str, list[cst.BaseExpression]] = {}
+        _collect_bindings(self.module.body, found)
+        return found
 
     def qualified(self, expr: cst.BaseExpression) -> str | None:
         """`torch.nn.LSTMCell` for `nn.LSTMCell` after `import torch.nn as nn`."""
@@ -168,7 +176,7 @@ class _Module:
         base = self.cell_base(cls)
         if base is not None:
             return f"a subclass of {base}"
-        if cls.bases and not self.is_torch_module(cls) and _defines_state_size(cls):
+        if cls.bases and "state_size" in self.source and not self.is_torch_module(cls) and _defines_state_size(cls):
             return "a Keras RNN cell: it defines state_size"
         return None
 
@@ -211,7 +219,7 @@ def _project_class(qualname: str, project: ProjectIndex, hops: int = _MAX_DEPTH)
 @lru_cache(maxsize=32)
 def _parsed(path: str, text: str, project: ProjectIndex) -> _Module | None:
     module = parse(Path(path), text)
-    return _Module(module, path, project) if module is not None else None
+    return _Module(module, path, text, project) if module is not None else None
 
 
 # ----- the analysis of one file ---------------------------------------------------------------
@@ -247,7 +255,7 @@ class _Analysis:
     def __init__(self, model: FileModel, norms: dict[cst.Call, Layer], project: ProjectIndex | None) -> None:
         self.model = model
         self.norms = norms
-        self.file = _Module(model.module, model.path, project)
+        self.file = _Module(model.module, model.path, model.source, project)
         self.attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = {}
         self.local_bindings: dict[cst.FunctionDef, dict[str, list[cst.BaseExpression]]] = {}
         self.class_norms: dict[cst.ClassDef, tuple[cst.Call, ...]] = {}
@@ -255,12 +263,15 @@ class _Analysis:
         self.cells: dict[cst.ClassDef, Cell] = {}
 
     def run(self) -> Recurrence:
+        if not self.norms and not self._imports_batch_norm():
+            return self.result  # no batch norm here, and none to call from another file
         for cls in self.file.classes.values():
             why = self.file.explicit_cell(cls)
             if why is not None:
                 self._add_cell(cls, why, None)
-        if any(qualname.split(".")[0] in _KERAS_ROOTS for qualname in self.file.imports.values()):
-            for node in _walk(self.model.module, into_scopes=True):
+        keras = any(qualname.split(".")[0] in _KERAS_ROOTS for qualname in self.file.imports.values())
+        if keras and "RNN" in self.model.source:
+            for node in walk(self.model.module, into_scopes=True):
                 if isinstance(node, cst.Call) and self._is_keras_rnn(node):
                     self._cells_passed_to_rnn(node)
         for cls in self.file.classes.values():
@@ -268,6 +279,18 @@ class _Analysis:
                 self._step_calls(loop, method, cls)
         self.result.cells = list(self.cells.values())
         return self.result
+
+    def _imports_batch_norm(self) -> bool:
+        """A name imported from a project module whose definition involves batch norm."""
+        project = self.file.project
+        if project is None:
+            return False
+        for qualname in self.file.imports.values():
+            module, _, name = qualname.rpartition(".")
+            path = project.module_path(module) if module else None
+            if path is not None and name in project.bn_names(path):
+                return True
+        return False
 
     # ----- cells ------------------------------------------------------------------------------
 
@@ -287,7 +310,7 @@ class _Analysis:
             local = self.file.local_class(base.value)
             if local is not None:
                 found += self._norms_of_class(local)
-        for node in _walk(cls.body, into_scopes=True):
+        for node in walk(cls.body, into_scopes=True):
             if not isinstance(node, cst.Call):
                 continue
             if node in self.norms:
@@ -302,7 +325,7 @@ class _Analysis:
         return self.class_norms[cls]
 
     def _norms_in(self, node: cst.CSTNode) -> list[cst.Call]:
-        return [call for call in _walk(node, into_scopes=True) if isinstance(call, cst.Call) and call in self.norms]
+        return [call for call in walk(node, into_scopes=True) if isinstance(call, cst.Call) and call in self.norms]
 
     def _is_keras_rnn(self, call: cst.Call) -> bool:
         qualname = self.file.qualified(call.func) or ""
@@ -324,7 +347,7 @@ class _Analysis:
             for method in _methods(cls):
                 if _contains(method, node):
                     return _Scope(method, cls)
-        for function in _walk(self.model.module, into_scopes=True):
+        for function in walk(self.model.module, into_scopes=True):
             if isinstance(function, cst.FunctionDef) and _contains(function, node):
                 return _Scope(function, None)
         return None
@@ -339,7 +362,7 @@ class _Analysis:
         while pending:
             method = methods[pending.pop()]
             scope = _Scope(method, cls)
-            for node in _walk(method.body):
+            for node in walk(method.body):
                 if isinstance(node, (cst.For, cst.While)) and self._is_time_loop(node, scope):
                     yield method, node
                 elif isinstance(node, cst.Call):
@@ -409,7 +432,7 @@ class _Analysis:
         (`self._step(x_t, h)`), each with the names that may differ from step to step: the
         loop's variables, or the parameters and locals of a called method."""
         methods = {method.name.value: method for method in _methods(scope.cls)} if scope.cls is not None else {}
-        for node in _walk(body):
+        for node in walk(body):
             if not isinstance(node, cst.Call):
                 continue
             name = _self_method(node, scope)
@@ -485,7 +508,7 @@ class _Analysis:
             return _Runs(imported=((self.file.qualified(call.func) or "", module, cls),))
         # A container (nn.Sequential, keras StackedRNNCells) holding batch norms or instances
         # of this file's classes.
-        classes = (self.file.local_class(node.func) for node in _walk(call) if isinstance(node, cst.Call))
+        classes = (self.file.local_class(node.func) for node in walk(call) if isinstance(node, cst.Call))
         return _Runs(tuple(self._norms_in(call)), tuple(cls for cls in classes if cls is not None))
 
     def _attributes(self, cls: cst.ClassDef) -> dict[str, list[cst.BaseExpression]]:
@@ -501,7 +524,7 @@ class _Analysis:
                     found.setdefault(name, []).extend(values)
         for method in _methods(cls):
             scope = _Scope(method, cls)
-            for node in _walk(method.body):
+            for node in walk(method.body):
                 if isinstance(node, cst.Assign):
                     for target in node.targets:
                         for name, value in _pairs(target.target, node.value):
@@ -511,17 +534,6 @@ class _Analysis:
 
 
 # ----- syntax helpers -------------------------------------------------------------------------
-
-
-def _walk(node: cst.CSTNode, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
-    """The descendants of a node in source order, without the bodies of nested functions
-    and classes unless `into_scopes`."""
-    stack = _children(node)[::-1]
-    while stack:
-        child = stack.pop()
-        yield child
-        if into_scopes or not isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack += _children(child)[::-1]
 
 
 def _statements(body: Iterable[cst.CSTNode]) -> Iterator[cst.CSTNode]:
@@ -535,7 +547,7 @@ def _statements(body: Iterable[cst.CSTNode]) -> Iterator[cst.CSTNode]:
 
 def _inner_statements(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
-    for child in _children(node):
+    for child in children(node):
         if isinstance(child, cst.BaseStatement):  # also an `elif`
             found.append(child)
         elif isinstance(child, (cst.IndentedBlock, cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler)):
@@ -543,37 +555,8 @@ def _inner_statements(node: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-# Fields that hold only whitespace and punctuation.
-_SKIPPED = re.compile(r".*whitespace.*|lpar|rpar|comma|semicolon|colon|equal|dot|operator|l?r?(bracket|brace)|"
-                      r"leading_lines|lines_after_decorators|header|footer|newline|indent")
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """A node's children, read from its fields (LibCST's `children` rebuilds the node)."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(field.name for field in fields(node) if not _SKIPPED.fullmatch(field.name))
-    found: list[cst.CSTNode] = []
-    for name in names:
-        value = getattr(node, name)
-        if type(value) in _SEQUENCES:
-            found += [item for item in value if _is_node(type(item))]
-        elif _is_node(type(value)):
-            found.append(value)
-    return found
-
-
-_SEQUENCES = (list, tuple)
-
-
-@lru_cache(maxsize=None)
-def _is_node(kind: type) -> bool:
-    return issubclass(kind, cst.CSTNode)
-
-
 def _contains(outer: cst.CSTNode, node: cst.CSTNode) -> bool:
-    return any(child is node for child in _walk(outer, into_scopes=True))
+    return any(child is node for child in walk(outer, into_scopes=True))
 
 
 def _parameters(function: cst.FunctionDef) -> list[cst.Param]:
@@ -594,7 +577,7 @@ def _names(node: cst.CSTNode) -> set[str]:
     if isinstance(node, cst.Attribute):
         return _names(node.value)
     found: set[str] = set()
-    for child in _children(node):
+    for child in children(node):
         found |= _names(child)
     return found
 
@@ -608,14 +591,14 @@ def _words(node: cst.CSTNode) -> set[str]:
         name = node.value if isinstance(node, cst.Name) else node.attr.value
         words = {word.lower() for word in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if word}
         return words | (_words(node.value) if isinstance(node, cst.Attribute) else set())
-    return set().union(set(), *(_words(child) for child in _children(node)))
+    return set().union(set(), *(_words(child) for child in children(node)))
 
 
 def _is_tensor_size(node: cst.CSTNode) -> bool:
     """`x.size(1)`, `x.shape[1]`, `x.size()[1]`, `tf.shape(x)[1]`: a tensor's length along
     an axis other than 0 (the batch, unless the code is time-major: then the recurrent
     state fed back tells it apart)."""
-    for part in [node, *_walk(node)]:
+    for part in [node, *walk(node)]:
         if isinstance(part, cst.Subscript) and len(part.slice) == 1:
             value, index = part.value, part.slice[0].slice
             sized = isinstance(value, cst.Attribute) and value.attr.value == "shape"
@@ -681,7 +664,7 @@ def _targets(node: cst.CSTNode) -> set[str]:
 
 def _assignments(body: cst.CSTNode) -> Iterator[tuple[set[str], cst.CSTNode]]:
     """(names bound, what they are computed from) for each binding in a body."""
-    for node in _walk(body):
+    for node in walk(body):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 yield _targets(target.target), node.value
@@ -699,7 +682,7 @@ def _loop_variables(loop: cst.For | cst.While) -> set[str]:
     from those. An inner loop's target is not one: it takes the same values at every step."""
     assignments = list(_assignments(loop.body))
     variables = _targets(loop.target) if isinstance(loop, cst.For) else set()
-    for node in _walk(loop.body):
+    for node in walk(loop.body):
         if isinstance(node, cst.AugAssign):
             variables |= _targets(node.target)
     variables |= set().union(set(), *(targets for targets, value in assignments if targets & _names(value)))
@@ -718,11 +701,11 @@ def _fed_back(loop: cst.For | cst.While, scope: _Scope) -> set[cst.Call]:
     another input: `h = self.cell(x_t, h)`, `h, c = self.rnn(inp, (h, c))`,
     `h = self.bn(self.rnn(x, h))`."""
     found = set()
-    for node in _walk(loop.body):
+    for node in walk(loop.body):
         if not isinstance(node, cst.Assign):
             continue
         bound = set().union(*(_targets(target.target) for target in node.targets))
-        for call in [node.value, *_walk(node.value)]:
+        for call in [node.value, *walk(node.value)]:
             if not isinstance(call, cst.Call) or not _names(call.func) <= {scope.self_name}:
                 continue
             inputs = [arg.value for arg in call.args if arg.keyword is None]
@@ -747,7 +730,7 @@ def _collect_bindings(body: Iterable[cst.CSTNode], into: dict[str, list[cst.Base
     for statement in body:
         if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             continue
-        for node in [statement, *_walk(statement)]:
+        for node in [statement, *walk(statement)]:
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     for name, value in _pairs(target.target, node.value):
@@ -757,7 +740,7 @@ def _collect_bindings(body: Iterable[cst.CSTNode], into: dict[str, list[cst.Base
 
 def _defines_state_size(cls: cst.ClassDef) -> bool:
     """`self.state_size = ...`, a class attribute or a `state_size` property."""
-    for node in _walk(cls.body, into_scopes=True):
+    for node in walk(cls.body, into_scopes=True):
         if isinstance(node, cst.FunctionDef) and node.name.value == "state_size":
             return True
         if isinstance(node, cst.Assign):
@@ -771,4 +754,4 @@ def _defines_state_size(cls: cst.ClassDef) -> bool:
 
 def _uses_batch_norm(cls: cst.ClassDef) -> bool:
     """Another file's class names batch norm in its code (docstrings and comments aside)."""
-    return any(isinstance(node, cst.Name) and BN_TEXT.search(node.value) for node in _walk(cls, into_scopes=True))
+    return any(isinstance(node, cst.Name) and BN_TEXT.search(node.value) for node in walk(cls, into_scopes=True))

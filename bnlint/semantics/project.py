@@ -27,8 +27,9 @@ _LAYER_TEXT = re.compile(r"\b(?:\w*Conv\w*|\w*Linear|Dense|\w*Dropout\w*|\w*Batc
 # model with batch norm makes its importers worth analysing through `bn_names`), or a mode
 # switch is written without its call.
 USAGE_TEXT = re.compile(
-    r"torchvision\.models|from[ \t]+torchvision[ \t]+import[^\n]*\bmodels\b|applications\b|create_model"
-    r"|hub\.load|load_model|^[ \t]*[\w.\[\]()]+\.(?:eval|train)[ \t]*(?:#[^\n]*)?$",
+    r"torchvision\.models|from[ \t]+torchvision[ \t]+import[^\n]*\bmodels\b"
+    r"|applications(?:\.\w+)*\.[A-Z]\w*\(|applications(?:\.\w+)*[ \t]+import|create_model\(|hub\.load\("
+    r"|load_model\(|^[ \t]*[\w.\[\]()]+\.(?:eval|train)[ \t]*(?:#[^\n]*)?$",
     re.M,
 )
 # Definitions that use a model: followed into other files (`evaluate(model, loader)`).

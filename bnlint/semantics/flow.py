@@ -23,6 +23,7 @@ from bnlint.semantics.layers import Framework, Kind
 from bnlint.semantics.names import import_bindings
 from bnlint.semantics.presence import PresenceIndex
 from bnlint.semantics.queries import tensor_channels
+from bnlint.semantics.recorder import UsageRecorder
 from bnlint.semantics.usage import (
     Dataset,
     GradContext,
@@ -32,7 +33,6 @@ from bnlint.semantics.usage import (
     Parameters,
     Site,
     UsageFacts,
-    UsageRecorder,
 )
 from bnlint.semantics.values import (
     UNKNOWN,

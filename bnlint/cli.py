@@ -38,6 +38,7 @@ from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
 from bnlint.report.summary import make_console, plural
+from bnlint.suppression import UNUSED_NOQA
 
 if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker load on demand
     from bnlint.engine import RunOptions
@@ -189,13 +190,13 @@ def _prepare(args: argparse.Namespace) -> tuple[str, ReportOptions, Config]:
     """The output format, the report options and the configuration of a check or verify run."""
     out_is_terminal = args.output_file is None and sys.stdout.isatty()
     fmt = args.format or ("full" if out_is_terminal else "concise")
-    report_options = ReportOptions(
-        unsafe_fixes=getattr(args, "unsafe_fixes", False), statistics=args.statistics,
-        unused_noqa=args.report_unused_noqa
-    )
+    report_options = ReportOptions(unsafe_fixes=getattr(args, "unsafe_fixes", False), statistics=args.statistics)
     check_options(fmt, report_options)
+    extend_select = args.extend_select
+    if args.report_unused_noqa:  # the flag names the opt-in rule
+        extend_select = (*(extend_select or ()), UNUSED_NOQA)
     config = load_config(Path(args.paths[0]), args.config).with_overrides(
-        select=args.select, ignore=args.ignore, extend_select=args.extend_select, fail_on=args.fail_on
+        select=args.select, ignore=args.ignore, extend_select=extend_select, fail_on=args.fail_on
     )
     return fmt, report_options, config
 

@@ -135,13 +135,14 @@ def resolve_selectors(selectors: Iterable[str]) -> frozenset[str]:
     for selector in selectors:
         key = selector.strip()
         if key.upper() == ALL_SELECTOR:
-            codes.update(rules)
+            codes.update(code for code, rule in rules.items() if not rule.opt_in)
             continue
         rule = registry.find_rule(key)
         if rule is not None:
             codes.add(rule.code)
             continue
-        matched = {code for code in rules if key.upper().startswith("BN") and code.startswith(key.upper())}
+        matched = {code for code, rule in rules.items()
+                   if key.upper().startswith("BN") and code.startswith(key.upper()) and not rule.opt_in}
         if not matched:
             candidates = [ALL_SELECTOR, *rules, *(rule.name for rule in rules.values())]
             suggestion = _suggestion(selector, candidates)

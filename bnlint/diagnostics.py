@@ -100,13 +100,13 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class UnusedSuppression:
-    """A `# noqa` comment that suppressed nothing (reported with --report-unused-noqa)."""
+    """A `# noqa` comment that suppressed nothing (BN001, with --report-unused-noqa)."""
 
     path: str
     line: int
-    column: int
+    column: int  # of the `#`
+    end_column: int  # after the directive's last code (end exclusive)
     codes: tuple[str, ...] = field(default_factory=tuple)  # empty for a bare `# noqa`
-    cell: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,11 @@ class FileResult:
 
     path: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    unused_suppressions: list[UnusedSuppression] = field(default_factory=list)
     helper_evidence: list[HelperEvidence] = field(default_factory=list)
     # The text of each reported line, keyed by (cell or 0, line), for the `full` format.
     source_lines: dict[tuple[int, int], str] = field(default_factory=dict)
+    # Notebook findings: (cell, line, column) -> (line, column) in the .ipynb file itself,
+    # for viewers of the raw file (code scanning, merge-request diffs).
+    file_positions: dict[tuple[int, int, int], tuple[int, int]] = field(default_factory=dict)
     # A one-line message for files that could not be read at all (I/O, encoding).
     error: str | None = None

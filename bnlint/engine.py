@@ -33,7 +33,7 @@ from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex, loaded_module, parse
-from bnlint.suppression import Suppressions
+from bnlint.suppression import UNUSED_NOQA, Suppressions, unused_noqa_finding
 
 SYNTAX_ERROR = "BN000"
 MAX_FIX_ROUNDS = 8
@@ -153,15 +153,17 @@ class Linter:
         kept, unused = suppressions.apply(
             raw, source.display_path, lambda code: self.config.is_enabled(code, source.path)
         )
+        if unused and self.config.is_enabled(UNUSED_NOQA, source.path):
+            kept += [unused_noqa_finding(directive) for directive in unused]
         lines = source.text.splitlines()
         for diagnostic in kept:
             shown = _relocate(diagnostic, source)
             result.diagnostics.append(shown)
             if diagnostic.line <= len(lines):
                 result.source_lines[(shown.cell or 0, shown.line)] = lines[diagnostic.line - 1]
-        for directive in unused:
-            line, column, cell = source.locate(directive.line, directive.column)
-            result.unused_suppressions.append(type(directive)(directive.path, line, column, directive.codes, cell))
+            in_file = source.notebook.file_position(diagnostic.line, diagnostic.column) if source.notebook else None
+            if in_file is not None and shown.cell is not None:
+                result.file_positions[(shown.cell, shown.line, shown.column)] = in_file
         result.diagnostics.sort(key=lambda d: d.sort_key)
         return result, kept
 

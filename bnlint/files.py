@@ -7,8 +7,9 @@ so hooks that pass every changed file (pre-commit) keep honouring the project's 
 
 A notebook is linted as one text: its Python code cells joined, separated by a boundary
 comment line, with IPython magics turned into placeholder lines of the same count.
-`SourceFile.locate` maps positions back to cells and `SourceFile.render` writes an edited
-text back into the notebook JSON.
+`SourceFile.locate` maps positions back to cells, `NotebookMap.file_position` to the line of
+the `.ipynb` file that stores them (what a viewer of the raw file shows), and
+`SourceFile.render` writes an edited text back into the notebook JSON.
 """
 
 from __future__ import annotations
@@ -281,6 +282,8 @@ class _Cell:
     first_line: int  # where the cell starts in the linted text
     source: str  # the original source, joined
     magics: tuple[str, ...]  # original lines replaced by placeholders, in order
+    # Where each source line starts in the notebook file (line, column), when it was found.
+    file_starts: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,9 @@ class NotebookMap:
         cells: list[_Cell] = []
         line = 1
         ordinal = 0
+        finder = _SourceFinder(raw)
         for index, cell in enumerate(document["cells"]):
+            key_found = finder.next_source_key()
             if not isinstance(cell, dict) or cell.get("cell_type") != "code":
                 continue
             ordinal += 1
@@ -317,7 +322,8 @@ class NotebookMap:
             if cells:
                 parts.append(_CELL_BOUNDARY.format(ordinal) + "\n")
                 line += 1
-            cells.append(_Cell(index, ordinal, line, source, tuple(magics)))
+            starts = finder.line_starts(cell.get("source", "")) if key_found else ()
+            cells.append(_Cell(index, ordinal, line, source, tuple(magics), starts))
             parts.extend(text + "\n" for text in lines)
             line += len(lines)
         return cls(raw, "".join(parts), tuple(cells))
@@ -328,6 +334,19 @@ class NotebookMap:
         position = max(bisect.bisect_right([cell.first_line for cell in self.cells], line) - 1, 0)
         cell = self.cells[position]
         return line - cell.first_line + 1, column, cell.ordinal
+
+    def file_position(self, line: int, column: int) -> tuple[int, int] | None:
+        """Where a position of the linted text lies in the notebook file, or None."""
+        if not self.cells:
+            return None
+        position = max(bisect.bisect_right([cell.first_line for cell in self.cells], line) - 1, 0)
+        cell = self.cells[position]
+        index = line - cell.first_line
+        if not 0 <= index < len(cell.file_starts):
+            return None
+        file_line, file_column = cell.file_starts[index]
+        prefix = cell.source.split("\n")[index][: column - 1]
+        return file_line, file_column + len(_json_string(prefix, _ascii_only(self.raw)))
 
     def render(self, new_text: str) -> str:
         if new_text == self.text:
@@ -345,6 +364,53 @@ class NotebookMap:
                 stored["source"] = source.splitlines(keepends=True) if isinstance(stored["source"], list) else source
         rendered = json.dumps(document, indent=_json_indent(self.raw), ensure_ascii=_ascii_only(self.raw))
         return rendered + "\n" if self.raw.endswith("\n") else rendered
+
+
+class _SourceFinder:
+    """Finds the cells' `source` values in the raw notebook text, in order. JSON offers no
+    positions, so each cell's `"source":` key is searched after the previous one, and its
+    lines (array elements, or one string) after the key."""
+
+    _KEY = re.compile(r'(?<!\\)"source"\s*:\s*')
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.offset = 0
+        self.ascii_only = _ascii_only(raw)
+
+    def next_source_key(self) -> bool:
+        match = self._KEY.search(self.raw, self.offset)
+        if match is None:
+            self.offset = len(self.raw)
+            return False
+        self.offset = match.end()
+        return True
+
+    def line_starts(self, source: Any) -> tuple[tuple[int, int], ...]:
+        """(line, column) in the file of the first character of each source line."""
+        elements = source if isinstance(source, list) else [source]
+        if not all(isinstance(element, str) for element in elements):
+            return ()
+        starts: list[tuple[int, int]] = []
+        for element in elements:
+            quoted = '"' + _json_string(element, self.ascii_only) + '"'
+            found = self.raw.find(quoted, self.offset)
+            if found < 0:
+                return ()
+            line = self.raw.count("\n", 0, found) + 1
+            column = found - (self.raw.rfind("\n", 0, found) + 1) + 2  # 1-based, after the quote
+            # One string holds several lines: each starts after the escaped text before it.
+            offset = 0
+            for text in element.split("\n")[: element.count("\n") + (not element.endswith("\n"))]:
+                starts.append((line, column + offset))
+                offset += len(_json_string(text + "\n", self.ascii_only))
+            self.offset = found + len(quoted)
+        return tuple(starts)
+
+
+def _json_string(text: str, ascii_only: bool) -> str:
+    """`text` as it is written inside a JSON string, without the quotes."""
+    return json.dumps(text, ensure_ascii=ascii_only)[1:-1]
 
 
 def _is_python(metadata: Any, cell_level: bool = False) -> bool:

@@ -15,6 +15,9 @@ from importlib import resources
 
 from bnlint.diagnostics import Applicability, Severity
 
+# Where the rule documents are published: `rules/` of the source repository. SARIF's
+# helpUri and the other formats' rule links point here; `bnlint rule CODE` prints the same text.
+RULE_DOCS_URL = "https://github.com/bnlint/bnlint/blob/main/rules/{code}.md"
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 _CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
@@ -28,6 +31,9 @@ class RuleInfo:
     fix: Applicability | None
     summary: str
     documentation: str  # markdown body, without front matter
+    # On only when named by code or name (or by its own flag), never through ALL or a prefix:
+    # findings about bnlint's own comments, not about the code (`opt-in: true`).
+    opt_in: bool = False
 
     def section(self, title: str) -> str:
         """The text of one `## title` section of the documentation ('' if absent)."""
@@ -54,6 +60,7 @@ def _parse(text: str) -> RuleInfo:
         fix=None if fix == "none" else Applicability(fix),
         summary=meta["summary"],
         documentation=text[match.end():].strip() + "\n",
+        opt_in=meta.get("opt-in", "false") == "true",
     )
 
 
@@ -67,6 +74,11 @@ def all_rules() -> dict[str, RuleInfo]:
 
 def rule_info(code: str) -> RuleInfo:
     return all_rules()[code]
+
+
+def rule_url(code: str) -> str:
+    """The published documentation of a rule."""
+    return RULE_DOCS_URL.format(code=code)
 
 
 def find_rule(code_or_name: str) -> RuleInfo | None:

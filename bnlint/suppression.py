@@ -9,6 +9,7 @@ inside string literals never counts.
   optional `is_enabled` says no are not reported: with the rule off, the comment may
   still be needed when it is turned back on.
 - Positions are lines of the linted text; the engine maps notebook lines to cells later.
+- Unused directives become BN001 findings (`unused_noqa_finding`) when that rule is on.
 """
 
 from __future__ import annotations
@@ -20,17 +21,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from bnlint.diagnostics import Diagnostic, UnusedSuppression
+from bnlint.registry import rule_info
 
 _CANDIDATE = re.compile(r"noqa|bnlint:", re.I)  # cheap test before tokenizing
 _NOQA = re.compile(r"#\s*noqa(?![\w-])(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _SKIP_FILE = re.compile(r"#\s*bnlint:\s*skip-file\s*$", re.I)
 _OWN_CODE = "BN"
+UNUSED_NOQA = "BN001"
 
 
 @dataclass(frozen=True)
 class NoqaDirective:
     line: int
     column: int  # 1-based column of the `#`
+    end_column: int  # after the directive (end exclusive)
     codes: tuple[str, ...]  # upper-case bnlint codes; empty for a bare `# noqa`
 
     def suppresses(self, code: str) -> bool:
@@ -83,23 +87,32 @@ class Suppressions:
             matched = used.get(directive.line)
             if not directive.codes:
                 if matched is None:
-                    unused.append(UnusedSuppression(path, directive.line, directive.column))
+                    unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column))
                 continue
             idle = tuple(
                 code for code in directive.codes
                 if code not in (matched or ()) and (is_enabled is None or is_enabled(code))
             )  # fmt: skip
             if idle:
-                unused.append(UnusedSuppression(path, directive.line, directive.column, idle))
+                unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column, idle))
         return kept, unused
+
+
+def unused_noqa_finding(unused: UnusedSuppression) -> Diagnostic:
+    """The BN001 finding for a directive that suppressed nothing, spanning the directive."""
+    info = rule_info(UNUSED_NOQA)
+    what = f"({', '.join(unused.codes)})" if unused.codes else "(no finding on this line)"
+    return Diagnostic(unused.path, unused.line, unused.column, unused.line, unused.end_column, UNUSED_NOQA,
+                      info.name, info.severity, f"unused noqa directive {what}")
 
 
 def _parse_noqa(comment: str, line: int, column: int) -> NoqaDirective | None:
     match = _NOQA.search(comment)
     if match is None:
         return None
+    end_column = column + match.end()
     if match.group("codes") is None:
-        return NoqaDirective(line, column, ())
+        return NoqaDirective(line, column, end_column, ())
     codes = tuple(code.upper() for code in re.split(r"[\s,]+", match.group("codes")))
     own = tuple(dict.fromkeys(code for code in codes if code.startswith(_OWN_CODE)))
-    return NoqaDirective(line, column, own) if own else None
+    return NoqaDirective(line, column, end_column, own) if own else None

@@ -243,10 +243,30 @@ def test_unsafe_fixes_alone_only_changes_the_fixable_counts(project: Path,
     assert (project / "src" / "bias.py").read_text() == REDUNDANT_BIAS
 
 
-def test_report_unused_noqa(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "src" / "clean.py").write_text(CLEAN.replace("nn.BatchNorm2d(64))", "nn.BatchNorm2d(64))  # noqa: BN304"))
-    assert check("--report-unused-noqa", "src/clean.py") == 0
-    assert re.search(r"src/clean\.py:3:\d+: unused noqa directive \(BN304\)", capsys.readouterr().err)
+STALE_NOQA = CLEAN.replace("nn.BatchNorm2d(64))", "nn.BatchNorm2d(64))  # noqa: BN304")
+
+
+@pytest.mark.parametrize("fmt", ["concise", "full", "json", "json-lines", "sarif", "github", "gitlab", "junit",
+                                 "pylint", "rdjson", "azure"])
+def test_report_unused_noqa_is_a_bn001_finding_in_every_format(project: Path, fmt: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "src" / "clean.py").write_text(STALE_NOQA)
+    assert check("--format", fmt, "src/clean.py") == 0
+    assert "BN001" not in capsys.readouterr().out  # off unless asked for
+    assert check("--format", fmt, "--report-unused-noqa", "src/clean.py") == 1  # a warning, like any finding
+    captured = capsys.readouterr()
+    assert "BN001" in captured.out and "BN001" not in captured.err
+
+
+def test_unused_noqa_concise_line_matches_the_contract_and_is_selectable(project: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "src" / "clean.py").write_text(STALE_NOQA)
+    assert check("--report-unused-noqa", "src/clean.py") == 1
+    assert CONCISE_LINE.match(capsys.readouterr().out.strip()).groups()[1:] == (
+        "3", "85", "warning", "BN001", "unused noqa directive (BN304)")
+    assert check("--select", "ALL", "src/clean.py") == 0  # ALL leaves the opt-in rule off ...
+    assert check("--extend-select", "unused-noqa", "src/clean.py") == 1  # ... naming it turns it on
+    assert check("--report-unused-noqa", "--ignore", "BN304", "src/clean.py") == 0  # the rule is off: kept
 
 
 def test_python_dash_m_runs_the_cli(project: Path) -> None:

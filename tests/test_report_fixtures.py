@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bnlint.diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix, Severity, UnusedSuppression
+from bnlint.diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix, Severity
 from bnlint.registry import RuleInfo
 from bnlint.report import Report
 
@@ -61,7 +61,6 @@ def sample_report(*, fixed_count: int | None = None) -> Report:
             diagnostic("BN304", 4, 9, 28, "`Conv2d` feeds `BatchNorm2d`: its bias is cancelled", fix=UNSAFE_FIX),
             diagnostic("BN302", 5, 9, 27, "BatchNorm2d(32) follows a layer with 64 channels", fix=SAFE_FIX),
         ],
-        unused_suppressions=[UnusedSuppression("src/model.py", 9, 27, ("BN305",))],
         source_lines=MODEL_SOURCE,
     )
     notebook = FileResult(
@@ -71,6 +70,7 @@ def sample_report(*, fixed_count: int | None = None) -> Report:
                        cell=3, severity=Severity.INFO),
         ],
         source_lines={(3, 2): "    nn.Dropout(0.2),"},
+        file_positions={(3, 2, 5): (41, 10)},  # where the cell's line is stored in the .ipynb
     )
     return Report(results=[notebook, model], rules=RULES, files_checked=12, fixed_count=fixed_count)
 

@@ -25,13 +25,12 @@ def run(fmt: str, report: Report, **options: bool) -> tuple[str, str]:
 
 
 def test_concise_stdout_is_only_findings_matching_the_contract_regex() -> None:
-    out, err = run("concise", sample_report(), unused_noqa=True)
+    out, err = run("concise", sample_report())
     lines = out.splitlines()
     assert len(lines) == 3
     assert all(CONCISE_LINE.match(line) for line in lines)
     assert lines[0] == "notebooks/train.ipynb:cell 3:2:5: info: BN305 Dropout directly before BatchNorm1d"
     assert lines[2] == "src/model.py:5:9: error: BN302 BatchNorm2d(32) follows a layer with 64 channels"
-    assert "src/model.py:9:27: unused noqa directive (BN305)" in err
     assert err.rstrip().endswith(
         "Found 1 error, 1 warning, 1 info in 12 files (1 fixable with --fix; 1 more with --unsafe-fixes)."
     )
@@ -101,7 +100,7 @@ def colours(text: str) -> set[str]:
 
 
 def test_json_is_the_contract_array_and_nothing_else() -> None:
-    out, err = run("json", sample_report(), unused_noqa=True)
+    out, err = run("json", sample_report())
     assert err == ""
     findings = json.loads(out)
     assert [finding["code"] for finding in findings] == ["BN305", "BN304", "BN302"]
@@ -152,15 +151,14 @@ def test_statistics_is_rejected_by_machine_formats(fmt: str) -> None:
 
 
 def test_github_commands_and_levels() -> None:
-    out, err = run("github", sample_report(), unused_noqa=True)
+    out, err = run("github", sample_report())
     assert out.splitlines() == [
-        "::notice file=notebooks/train.ipynb,title=BN305 (dropout-before-bn)::"
+        "::notice file=notebooks/train.ipynb,line=41,col=10,title=BN305 (dropout-before-bn)::"
         "cell 3, line 2, column 5: Dropout directly before BatchNorm1d",
         "::warning file=src/model.py,line=4,col=9,endLine=4,endColumn=28,title=BN304 (redundant-bias)::"
         "`Conv2d` feeds `BatchNorm2d`: its bias is cancelled",
         "::error file=src/model.py,line=5,col=9,endLine=5,endColumn=27,title=BN302 (num-features-mismatch)::"
         "BatchNorm2d(32) follows a layer with 64 channels",
-        "::warning file=src/model.py,line=9,col=27,title=unused-noqa::unused noqa directive (BN305)",
     ]
     assert err.startswith("Found ")
 

@@ -13,7 +13,7 @@ import pytest
 from test_report_fixtures import MODEL_SOURCE, RULES, sample_report
 
 from bnlint.diagnostics import FileResult
-from bnlint.registry import all_rules
+from bnlint.registry import all_rules, rule_url
 from bnlint.report import Report, ReportOptions, render
 from bnlint.report.sarif import build_log
 
@@ -71,7 +71,25 @@ def test_rules_and_results() -> None:
     }
     assert bias["fixes"][0]["properties"]["applicability"] == "unsafe"
     assert "fixes" in features
-    assert notebook["properties"] == {"notebookCell": 3} and "fixes" not in notebook
+    assert notebook["properties"] == {"notebookCell": 3, "cellLine": 2, "cellColumn": 5} and "fixes" not in notebook
+
+
+def test_rules_link_their_published_documentation() -> None:
+    rules = sarif(sample_report())["runs"][0]["tool"]["driver"]["rules"]
+    assert {rule["id"]: rule["helpUri"] for rule in rules} == {code: rule_url(code) for code in RULES}
+    assert rule_url("BN304").endswith("/rules/BN304.md")
+
+
+def test_a_notebook_finding_points_at_the_line_of_the_ipynb_file_that_holds_it() -> None:
+    notebook = sarif(sample_report())["runs"][0]["results"][0]
+    location = notebook["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "notebooks/train.ipynb"
+    assert location["region"] == {"startLine": 41, "startColumn": 10}
+    assert notebook["message"]["text"] == "cell 3, line 2, column 5: Dropout directly before BatchNorm1d"
+    unplaced = sample_report().results[0]
+    unplaced.file_positions.clear()
+    result = build_log(Report([unplaced], RULES, 1))["runs"][0]["results"][0]
+    assert "region" not in result["locations"][0]["physicalLocation"]  # the whole file
 
 
 def _fingerprints(report: Report) -> list[str]:

@@ -30,11 +30,14 @@ def _blocks(title: str) -> list[Any]:
     ]
 
 
-def _lint(source: str) -> list[Diagnostic]:
+def _lint(source: str, code: str) -> list[Diagnostic]:
     # Imported here so the metadata tests run even while the engine is being built.
+    from bnlint.config import load_config
     from bnlint.engine import lint_source
 
-    return lint_source(source)
+    # An opt-in rule (BN001) is on only when named, so its own examples name it.
+    config = load_config(Path.cwd()).with_overrides(select=["ALL", code])
+    return lint_source(source, config=config)
 
 
 def _framework_of(block: str) -> set[str]:
@@ -89,13 +92,13 @@ def test_options_section_lists_the_rule_options(code: str) -> None:
 
 @pytest.mark.parametrize(("code", "block"), _blocks("Example"))
 def test_example_is_flagged(code: str, block: str) -> None:
-    found = [diagnostic.code for diagnostic in _lint(block)]
+    found = [diagnostic.code for diagnostic in _lint(block, code)]
     assert code in found, f"expected {code}, got {found or 'nothing'}"
 
 
 @pytest.mark.parametrize(("code", "block"), _blocks("Use instead"))
 def test_use_instead_is_clean(code: str, block: str) -> None:
-    flagged = [f"{d.line}:{d.column} {d.message}" for d in _lint(block) if d.code == code]
+    flagged = [f"{d.line}:{d.column} {d.message}" for d in _lint(block, code) if d.code == code]
     assert not flagged
 
 
@@ -115,8 +118,10 @@ def _catalogue_rows() -> dict[str, dict[str, str]]:
     return rows
 
 
+# Opt-in findings about bnlint's own comments (BN001, unused-noqa) are not in the contract,
+# which scores findings about models; every rule the contract lists must agree with it.
 @pytest.mark.skipif(not CATALOGUE.is_file(), reason="shared/rules.md is not checked out next to the repository")
-@pytest.mark.parametrize("code", RULES)
+@pytest.mark.parametrize("code", [code for code, rule in RULES.items() if not rule.opt_in])
 def test_agrees_with_catalogue(code: str) -> None:
     rows = _catalogue_rows()
     assert code in rows, f"{code} is not in {CATALOGUE}"

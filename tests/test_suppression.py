@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bnlint.diagnostics import Diagnostic, Severity, UnusedSuppression
-from bnlint.suppression import Suppressions
+from bnlint.suppression import Suppressions, unused_noqa_finding
 
 
 def finding(line: int, code: str = "BN304") -> Diagnostic:
@@ -73,12 +73,21 @@ def test_directives_that_suppressed_nothing_are_reported() -> None:
     kept, unused = Suppressions.from_text(text).apply([finding(2), finding(3), finding(5, "BN302")], "model.py")
     assert kept == []
     assert unused == [
-        UnusedSuppression("model.py", 1, 8, ()),
-        UnusedSuppression("model.py", 2, 8, ("BN305",)),
+        UnusedSuppression("model.py", 1, 8, 14, ()),  # the span of `# noqa`
+        UnusedSuppression("model.py", 2, 8, 28, ("BN305",)),
     ]
+
+
+def test_an_unused_directive_becomes_a_bn001_finding_spanning_it() -> None:
+    bare = unused_noqa_finding(UnusedSuppression("model.py", 1, 8, 14, ()))
+    listed = unused_noqa_finding(UnusedSuppression("model.py", 2, 8, 28, ("BN305",)))
+    assert (bare.code, bare.rule, bare.severity, bare.column, bare.end_column) == (
+        "BN001", "unused-noqa", Severity.WARNING, 8, 14)
+    assert bare.message == "unused noqa directive (no finding on this line)"
+    assert listed.message == "unused noqa directive (BN305)"
 
 
 def test_codes_of_disabled_rules_are_not_reported_unused() -> None:
     text = "b = 2  # noqa: BN304, BN305\n"
     _, unused = Suppressions.from_text(text).apply([], "model.py", is_enabled=lambda code: code == "BN304")
-    assert unused == [UnusedSuppression("model.py", 1, 8, ("BN304",))]
+    assert unused == [UnusedSuppression("model.py", 1, 8, 28, ("BN304",))]

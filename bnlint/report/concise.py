@@ -1,8 +1,8 @@
 """`concise`: one line per finding, `path:line:col: SEVERITY: CODE message`.
 
 Every stdout line matches `^(.+):(\\d+):(\\d+): (error|warning|info): (BN\\d{3}) (.+)$`
-(a notebook cell shows as `nb.ipynb:cell 3:line:col`); the summary and the unused-noqa
-list go to stderr so that editors, CI problem matchers and grep see only findings.
+(a notebook cell shows as `nb.ipynb:cell 3:line:col`); the summary goes to stderr so that
+editors, CI problem matchers and grep see only findings.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TextIO
 
 from bnlint.diagnostics import Diagnostic
 from bnlint.report.model import Report, ReportOptions, location
-from bnlint.report.summary import make_console, print_statistics, summary_lines, unused_noqa_lines, write_lines
+from bnlint.report.summary import make_console, print_statistics, summary_lines, write_lines
 
 
 def format_line(diagnostic: Diagnostic) -> str:
@@ -25,6 +25,4 @@ def write(report: Report, options: ReportOptions, out: TextIO, err: TextIO) -> N
         print_statistics(report, options, make_console(out))
     else:
         write_lines([format_line(diagnostic) for diagnostic in report.diagnostics()], out)
-    if options.unused_noqa:
-        write_lines(unused_noqa_lines(report), err)
     write_lines(summary_lines(report, options), err)

@@ -19,7 +19,7 @@ from rich.text import Text
 from bnlint.diagnostics import Diagnostic, Severity
 from bnlint.registry import RuleInfo
 from bnlint.report.model import Report, ReportOptions, line_text, location
-from bnlint.report.summary import make_console, print_statistics, summary_lines, unused_noqa_lines
+from bnlint.report.summary import make_console, print_statistics, summary_lines
 
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 _GUTTER_STYLE = "bold blue"
@@ -34,9 +34,6 @@ def write(report: Report, options: ReportOptions, out: TextIO, err: TextIO) -> N
         for result in report.results:
             for diagnostic in result.diagnostics:
                 _print_diagnostic(console, diagnostic, line_text(result, diagnostic), report.rules.get(diagnostic.code))
-    if options.unused_noqa:
-        for line in unused_noqa_lines(report):
-            console.print(Text(line))
     for line in summary_lines(report, options):
         console.print(Text(line, style="bold"))
 

@@ -2,26 +2,24 @@
 
 Paths are URIs relative to `%SRCROOT%` (the working directory, also given in
 `originalUriBaseIds`); columns count Unicode code points, end exclusive, as bnlint's do.
-Notebook findings keep lines relative to their cell (named in the result's `properties`)
-and carry no `fixes`: their edits address the cell's code, not the notebook's JSON.
-`partialFingerprints` avoid line numbers so that a finding keeps its identity when code
-above it moves: code + path + the whitespace-normalised source line + the occurrence index
-of that triple in the file.
+A notebook finding points at the line of the `.ipynb` file that stores its cell's source
+line (what code scanning shows when it opens the file), with the cell, line and column
+in the result's `properties` and in front of the message; it carries no `fixes`, since its
+edits address the cell's code, not the notebook's JSON. `partialFingerprints` avoid line
+numbers (see `model.fingerprints`). Each rule's `helpUri` is its document (`rule_url`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter
 from pathlib import Path, PurePath
 from typing import Any, TextIO
 from urllib.parse import quote
 
 from bnlint import __version__
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Severity
-from bnlint.registry import RuleInfo
-from bnlint.report.model import Report, ReportOptions, line_text
+from bnlint.registry import RuleInfo, rule_url
+from bnlint.report.model import Placement, Report, ReportOptions, fingerprints, placement
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/bnlint/"
@@ -41,12 +39,12 @@ def build_log(report: Report) -> dict[str, Any]:
     rule_index = {rule.code: index for index, rule in enumerate(rules)}
     results = []
     for file_result in report.results:
-        occurrences: Counter[str] = Counter()
-        for diagnostic in file_result.diagnostics:
+        for diagnostic, fingerprint in zip(file_result.diagnostics, fingerprints(file_result), strict=True):
             if diagnostic.code not in rule_index:  # a code the catalogue lacks still gets a descriptor
                 rule_index[diagnostic.code] = len(descriptors)
                 descriptors.append({"id": diagnostic.code, "name": diagnostic.rule})
-            results.append(_result(diagnostic, rule_index[diagnostic.code], _fingerprint(file_result, diagnostic, occurrences)))
+            where = placement(file_result, diagnostic)
+            results.append(_result(diagnostic, where, rule_index[diagnostic.code], fingerprint))
     unreadable = [result for result in report.results if result.error]
     return {
         "$schema": SCHEMA_URI,
@@ -83,6 +81,7 @@ def _rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.section("What it does") or rule.summary},
         "help": {"text": rule.summary, "markdown": rule.documentation},
+        "helpUri": rule_url(rule.code),
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {
             "frameworks": list(rule.frameworks),
@@ -92,19 +91,24 @@ def _rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
     }
 
 
-def _result(diagnostic: Diagnostic, rule_index: int, fingerprint: str) -> dict[str, Any]:
+def _result(diagnostic: Diagnostic, where: Placement, rule_index: int, fingerprint: str) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": artifact_location(diagnostic.path)}
+    if where.line is not None:
+        region = {"startLine": where.line, "startColumn": where.column}
+        if where.end_line is not None:
+            region |= {"endLine": where.end_line, "endColumn": where.end_column}
+        physical["region"] = region
     result: dict[str, Any] = {
         "ruleId": diagnostic.code,
         "ruleIndex": rule_index,
         "level": LEVELS[diagnostic.severity],
-        "message": {"text": diagnostic.message},
-        "locations": [
-            {"physicalLocation": {"artifactLocation": artifact_location(diagnostic.path), "region": _region(diagnostic)}}
-        ],
+        "message": {"text": where.message},
+        "locations": [{"physicalLocation": physical}],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
     }
     if diagnostic.cell is not None:
-        result["properties"] = {"notebookCell": diagnostic.cell}
+        result["properties"] = {"notebookCell": diagnostic.cell, "cellLine": diagnostic.line,
+                                "cellColumn": diagnostic.column}
     elif diagnostic.fix is not None and diagnostic.fix.edits:
         result["fixes"] = [
             {
@@ -140,14 +144,6 @@ def artifact_location(path: str) -> dict[str, str]:
     if pure.is_absolute():
         return {"uri": Path(path).as_uri()}
     return {"uri": quote(pure.as_posix(), safe="/"), "uriBaseId": SRCROOT}
-
-
-def _fingerprint(result: FileResult, diagnostic: Diagnostic, occurrences: Counter[str]) -> str:
-    text = line_text(result, diagnostic)
-    anchor = " ".join(text.split()) if text is not None else diagnostic.message
-    key = "\0".join((diagnostic.code, PurePath(diagnostic.path).as_posix(), anchor))
-    occurrences[key] += 1
-    return hashlib.sha256(f"{key}\0{occurrences[key]}".encode()).hexdigest()[:32]
 
 
 def _notification(result: FileResult) -> dict[str, Any]:

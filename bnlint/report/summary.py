@@ -1,5 +1,4 @@
-"""Text for people, shared by the formats: the closing summary, the statistics table and
-the list of unused `# noqa` directives."""
+"""Text for people, shared by the formats: the closing summary and the statistics table."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bnlint.diagnostics import Severity
-from bnlint.report.model import Report, ReportOptions, location
+from bnlint.report.model import Report, ReportOptions
 
 # Wide enough that rich never wraps a line when the output is not a terminal (a file, a pipe).
 _PIPE_WIDTH = 10_000
@@ -79,16 +78,6 @@ def print_statistics(report: Report, options: ReportOptions, console: Console) -
     for row in rows:
         table.add_row(str(row["count"]), row["code"], row["rule"], str(row["fixable"]))
     console.print(table)
-
-
-def unused_noqa_lines(report: Report) -> list[str]:
-    """`path:line:col: unused noqa directive (BN304)`, one per directive that suppressed nothing."""
-    lines = []
-    for result in report.results:
-        for unused in result.unused_suppressions:
-            codes = f" ({', '.join(unused.codes)})" if unused.codes else ""
-            lines.append(f"{location(unused.path, unused.line, unused.column, unused.cell)}: unused noqa directive{codes}")
-    return lines
 
 
 def write_lines(lines: list[str], stream: TextIO) -> None:

@@ -114,8 +114,7 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
                "configured_shape": configured, "framework": options.framework, "device": options.device,
                "seed": options.seed}
     response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
-    updated = [FileResult(r.path, list(r.diagnostics), r.unused_suppressions, r.helper_evidence, r.source_lines,
-                          r.error) for r in results]
+    updated = [replace(r, diagnostics=list(r.diagnostics)) for r in results]
     verification = Verification(updated, models=response["models"])
     inputs = {(model["path"], model["name"]): model for model in verification.models}
     for key, verdict in response["verdicts"].items():

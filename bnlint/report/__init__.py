@@ -1,14 +1,14 @@
-"""Output formats: one module per format, one entry point (`render`).
+"""Output formats: one module per format, registered once in `FORMATS`; one entry point (`render`).
 
 Stream policy: a format's payload goes to `out` (stdout or --output-file); text meant for a
 person goes to `err` wherever it would corrupt a machine-read payload:
-- `full`: findings, unused-noqa list and summary, all on `out`;
-- `concise`: only finding lines on `out` (each matches the contract regex); the
-  unused-noqa list and the summary on `err`;
-- `github`: workflow commands on `out` (unused noqa directives as `::warning`), summary on `err`;
-- `json`, `sarif`: the document alone; unused noqa directives are not part of either.
+- `full`: findings and summary, both on `out`;
+- `concise`, `pylint`, `github`, `azure`: only finding lines (or commands) on `out`; the
+  summary on `err`;
+- `json`, `json-lines`, `sarif`, `gitlab`, `rdjson`, `junit`: the document alone.
+Unused `# noqa` directives are BN001 findings (`--report-unused-noqa`) like any other.
 Files that could not be read are reported on `err` in every format (and in SARIF's
-`toolExecutionNotifications`)."""
+`toolExecutionNotifications` and JUnit's `<error>`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bnlint.errors import UsageError
-from bnlint.report import concise, full, github, json_format, sarif
+from bnlint.report import azure, concise, full, github, gitlab, json_format, json_lines, junit, pylint, rdjson, sarif
 from bnlint.report.model import Report, ReportOptions
 
 __all__ = ["FORMATS", "Report", "ReportOptions", "check_options", "render"]
@@ -28,7 +28,13 @@ FORMATS: dict[str, Writer] = {
     "concise": concise.write,
     "json": json_format.write,
     "sarif": sarif.write,
+    "json-lines": json_lines.write,
     "github": github.write,
+    "gitlab": gitlab.write,
+    "azure": azure.write,
+    "junit": junit.write,
+    "pylint": pylint.write,
+    "rdjson": rdjson.write,
 }
 
 # A statistics table replaces the findings; SARIF and workflow commands have no place for it.

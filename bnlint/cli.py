@@ -20,18 +20,19 @@ import json
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
 from bnlint import __version__
-from bnlint.config import Config, load_config
+from bnlint.config import SYNTAX_ERROR_CODE, Config, load_config
 from bnlint.diagnostics import Applicability, Diagnostic, FileResult, Severity
 from bnlint.errors import BnlintError, UsageError
 from bnlint.registry import RuleInfo, all_rules, find_rule
@@ -96,23 +97,28 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bnlint {__version__}")
     subcommands = parser.add_subparsers(metavar="COMMAND", required=True)
 
-    check = subcommands.add_parser("check", help="lint files and directories (the default command)")
+    check = subcommands.add_parser("check", help="lint files and directories (the default command)", add_help=False)
     check.set_defaults(handler=_check)
-    _add_lint_arguments(check)
-    fixes = check.add_argument_group("fixes")
-    fixes.add_argument("--fix", action="store_true", help="apply safe fixes in place")
-    fixes.add_argument("--unsafe-fixes", action="store_true", help="apply unsafe fixes too (with --fix or --diff)")
-    fixes.add_argument("--diff", action="store_true", help="print the fixes as diffs, change nothing")
-    fixes.add_argument("--verify", action="store_true",
-                       help="with --fix: apply only the fixes the runtime checker verified (runs your models)")
-    _add_runtime_arguments(check)
+    options = _add_lint_arguments(check)
+    options.add_argument("--fix", action="store_true", help="apply safe fixes in place (--unsafe-fixes adds the unsafe ones)")
+    options.add_argument("--unsafe-fixes", action="store_true", help="apply unsafe fixes too (with --fix or --diff)")
+    options.add_argument("--show-fixes", action="store_true",
+                         help="list the findings fixed (with --fix) or that --fix would fix, per file")
+    options.add_argument("--diff", action="store_true", help="print the fixes as diffs, change nothing")
+    options.add_argument("--fix-only", action="store_true",
+                         help="apply fixes, but report nothing else and exit 0 for findings left (implies --fix)")
+    options.add_argument("--verify", action="store_true",
+                         help="with --fix: apply only the fixes the runtime checker verified (runs your models)")
+    options.add_argument("--add-noqa", action="store_true",
+                         help="add `# noqa: CODE` to every line with a finding (adopt bnlint, fix over time)")
+    _add_common_arguments(check, fixes=True)
 
     verify = subcommands.add_parser(
-        "verify", help="check each finding on your real model (runs your code, in a separate process)")
+        "verify", help="check each finding on your real model (runs your code, in a separate process)", add_help=False)
     verify.set_defaults(handler=_verify)
-    _add_lint_arguments(verify)
-    verify.add_argument("--report", type=Path, metavar="PATH", help="also write an HTML report with plots to PATH")
-    _add_runtime_arguments(verify)
+    options = _add_lint_arguments(verify)
+    options.add_argument("--report", type=Path, metavar="PATH", help="also write an HTML report with plots to PATH")
+    _add_common_arguments(verify, fixes=False)
 
     rule = subcommands.add_parser("rule", help="show a rule's documentation")
     rule.set_defaults(handler=_rule)
@@ -124,39 +130,65 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_lint_arguments(command: argparse.ArgumentParser) -> None:
+def _add_lint_arguments(command: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The path argument and the first group of options (ruff's order); returns the group."""
     command.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
-    command.add_argument("--version", action="version", version=f"bnlint {__version__}")
-    output = command.add_argument_group("output")
-    output.add_argument(
+    options = command.add_argument_group("Options")
+    options.add_argument(
         "--format",
         choices=list(FORMATS),
         help="output format (default: full on a terminal, concise otherwise)",
     )
-    output.add_argument("--output-file", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
-    output.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
-    output.add_argument("--report-unused-noqa", action="store_true", help="list `# noqa` comments that suppress nothing")
-    output.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
-    rules = command.add_argument_group("rule selection (comma-separated codes, prefixes such as BN3, rule names, or ALL)")
+    options.add_argument("-o", "--output-file", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
+    options.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    options.add_argument("--report-unused-noqa", action="store_true",
+                         help="report `# noqa` comments that suppress nothing (BN001)")
+    options.add_argument("--show-files", action="store_true", help="list the files the run would check, and exit")
+    options.add_argument("--show-settings", action="store_true",
+                         help="show the resolved configuration and where each value comes from, and exit")
+    return options
+
+
+def _add_common_arguments(command: argparse.ArgumentParser, fixes: bool) -> None:
+    rules = command.add_argument_group(
+        "Rule selection", "comma-separated codes, prefixes such as BN3, rule names, or ALL")
     rules.add_argument("--select", type=_selectors, metavar="RULES", help="check only these rules")
-    rules.add_argument("--extend-select", type=_selectors, metavar="RULES", help="check these rules too")
+    rules.add_argument("--extend-select", type=_selectors, metavar="RULES",
+                       help="check these rules too (also those the configuration ignores)")
     rules.add_argument("--ignore", type=_selectors, metavar="RULES", help="do not check these rules")
-    status = command.add_argument_group("exit status")
-    status.add_argument(
+    files = command.add_argument_group("File selection")
+    files.add_argument("--exclude", type=_selectors, metavar="PATTERNS",
+                       help="gitignore-style patterns to skip, replacing the configuration's exclude")
+    files.add_argument("--extend-exclude", type=_selectors, metavar="PATTERNS",
+                       help="patterns to skip on top of the configuration's exclude")
+    misc = command.add_argument_group("Miscellaneous")
+    misc.add_argument(
         "--fail-on",
         choices=[severity.value for severity in Severity],
         help="lowest severity that makes the exit status 1 (default: from the configuration, else warning)",
     )
-    status.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means an error)")
-    run = command.add_argument_group("run")
-    run.add_argument("--config", type=Path, metavar="PATH", help="a pyproject.toml or bnlint TOML file to use")
-    run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    run.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
-    run.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    misc.add_argument("-e", "--exit-zero", action="store_true", help="exit 0 even with findings (2 still means an error)")
+    if fixes:
+        misc.add_argument("--exit-non-zero-on-fix", action="store_true",
+                          help="exit 1 when fixes were applied, even if no finding is left")
+    misc.add_argument("-n", "--no-cache", action="store_true", help="ignore and do not write the result cache")
+    misc.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
+    misc.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    misc.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
+    _add_runtime_arguments(command)
+    common = command.add_argument_group("Global options")
+    common.add_argument("--config", action="append", default=[], metavar="PATH|KEY=VALUE",
+                        help="a TOML file ([tool.bnlint] or bnlint's keys at the top level), or a KEY=VALUE "
+                             "override in TOML, such as fail-on=\"error\" (repeatable)")
+    common.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                        help="colour the output (default: auto, on a terminal unless NO_COLOR is set)")
+    common.add_argument("--no-color", dest="color", action="store_const", const="never", help="same as --color never")
+    common.add_argument("-h", "--help", action="help", help="show this help and exit")
+    common.add_argument("--version", action="version", version=f"bnlint {__version__}")
 
 
 def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
-    runtime = command.add_argument_group("runtime checks (bnlint verify, --fix --verify)")
+    runtime = command.add_argument_group("Runtime checks (bnlint verify, --fix --verify)")
     runtime.add_argument("--model", metavar="MODULE:FACTORY",
                          help="the model to check: a class or function taking no arguments, or a model object "
                               "(default: discovered in each file with findings)")
@@ -190,15 +222,26 @@ def _prepare(args: argparse.Namespace) -> tuple[str, ReportOptions, Config]:
     """The output format, the report options and the configuration of a check or verify run."""
     out_is_terminal = args.output_file is None and sys.stdout.isatty()
     fmt = args.format or ("full" if out_is_terminal else "concise")
-    report_options = ReportOptions(unsafe_fixes=getattr(args, "unsafe_fixes", False), statistics=args.statistics)
+    report_options = ReportOptions(unsafe_fixes=getattr(args, "unsafe_fixes", False), statistics=args.statistics,
+                                   color=args.color)
     check_options(fmt, report_options)
     extend_select = args.extend_select
     if args.report_unused_noqa:  # the flag names the opt-in rule
         extend_select = (*(extend_select or ()), UNUSED_NOQA)
-    config = load_config(Path(args.paths[0]), args.config).with_overrides(
-        select=args.select, ignore=args.ignore, extend_select=extend_select, fail_on=args.fail_on
+    files = [value for value in args.config if not _is_override(value)]
+    if len(files) > 1:
+        raise UsageError(f"--config names two files ({files[0]}, {files[1]}); give one, plus KEY=VALUE overrides")
+    overrides = [value for value in args.config if _is_override(value)]
+    config = load_config(Path(args.paths[0]), Path(files[0]) if files else None, overrides).with_overrides(
+        select=args.select, ignore=args.ignore, extend_select=extend_select, exclude=args.exclude,
+        extend_exclude=args.extend_exclude, fail_on=args.fail_on,
     )
     return fmt, report_options, config
+
+
+def _is_override(value: str) -> bool:
+    """`--config` takes a file or a KEY=VALUE pair (ruff's rule: an existing file is a file)."""
+    return "=" in value and not Path(value).is_file()
 
 
 def _run_options(args: argparse.Namespace, fix_mode: FixMode) -> RunOptions:
@@ -216,26 +259,122 @@ def _run_options(args: argparse.Namespace, fix_mode: FixMode) -> RunOptions:
 
 def _check(args: argparse.Namespace) -> int:
     fmt, report_options, config = _prepare(args)
+    if args.show_files or args.show_settings:
+        return _show(args, config)
     # Imported here so that `bnlint rule` / `bnlint rules` and usage errors skip loading the analysis.
     from bnlint.engine import lint_paths
     from bnlint.fixes import FixMode
 
+    if args.add_noqa:
+        if args.fix or args.fix_only or args.diff:
+            raise UsageError("--add-noqa does not combine with --fix, --fix-only or --diff")
+        return _add_noqa(args, config)
     fix_mode = FixMode.NONE
-    if args.fix or args.diff:
+    if args.fix or args.fix_only or args.diff:
         fix_mode = FixMode.UNSAFE if args.unsafe_fixes else FixMode.SAFE
     if args.verify:
         if not args.fix or args.diff:
             raise UsageError("--verify works with --fix (and not with --diff)")
         return _fix_verified(args, fmt, report_options, config, fix_mode)
     run = lint_paths(args.paths, config, _run_options(args, fix_mode))
-
+    if args.show_fixes:
+        _print_fixes(run.fixes, "Would fix" if args.diff else "Fixed" if fix_mode is not FixMode.NONE else None,
+                     run.results, report_options)
+    fixed_any = fix_mode is not FixMode.NONE and run.fixed_count > 0
     if args.diff:
         with _output_stream(args.output_file) as out:
             out.writelines(run.diffs)
         print(f"Would fix {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
         return 0 if args.exit_zero or not run.diffs else 1
-    return _report(args, fmt, report_options, config, run.results, run.files_checked,
-                   run.fixed_count if args.fix else None)
+    if args.fix_only:
+        print(f"Fixed {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
+        status = int(any(result.error for result in run.results))
+    else:
+        status = _report(args, fmt, report_options, config, run.results, run.files_checked,
+                         run.fixed_count if fix_mode is not FixMode.NONE else None)
+    return 1 if args.exit_non_zero_on_fix and fixed_any and status != 2 else status
+
+
+def _print_fixes(fixes: dict[str, Counter[str]], verb: str | None, results: list[FileResult],
+                 options: ReportOptions) -> None:
+    """--show-fixes, on stderr (ruff's layout): what --fix fixed or would fix, per file and rule."""
+    if verb is None:  # no --fix: what it would fix
+        verb = "Would fix"
+        fixes = {result.path: Counter(d.code for d in result.diagnostics if options.would_fix(d)) for result in results}
+    fixes = {path: counts for path, counts in fixes.items() if counts}
+    total = sum(sum(counts.values()) for counts in fixes.values())
+    if not total:
+        print(f"{verb} nothing.", file=sys.stderr)
+        return
+    rules = all_rules()
+    print(f"{verb} {plural(total, 'issue')}:", file=sys.stderr)
+    for path, counts in sorted(fixes.items()):
+        print(f"- {path}:", file=sys.stderr)
+        for code, count in sorted(counts.items()):
+            name = rules[code].name if code in rules else code
+            print(f"    {count} × {code} ({name})", file=sys.stderr)
+
+
+def _show(args: argparse.Namespace, config: Config) -> int:
+    """--show-files and --show-settings: what a run would check, and with which settings."""
+    from bnlint.files import discover, display_path
+
+    with _output_stream(args.output_file) as out:
+        if args.show_settings:
+            out.write(show_settings(config))
+        if args.show_files:
+            out.writelines(display_path(path) + "\n" for path in discover(args.paths, config))
+    return 0
+
+
+def show_settings(config: Config) -> str:
+    """The resolved configuration as TOML, each key with where its value came from."""
+    source = "none (defaults)" if config.source is None else str(config.source)
+    values: dict[str, Any] = {
+        "select": list(config.select),
+        "extend-select": list(config.extend_select),
+        "ignore": list(config.ignore),
+        "exclude": list(config.exclude),
+        "per-file-ignores": {pattern: list(codes) for pattern, codes in config.per_file_ignores.items()},
+        "fail-on": config.fail_on.value,
+        "respect-gitignore": config.respect_gitignore,
+        "rule-options": {code: dict(options) for code, options in config.rule_options.items()},
+    }
+    lines = [f"# configuration file: {source}", f"# root: {config.root}"]
+    for key, value in values.items():
+        lines.append(f"{key} = {json.dumps(value)}  # {config.origins.get(key, 'default')}")
+    lines.append(f"# enabled rules: {', '.join(sorted(config.enabled_codes))}")
+    return "\n".join(lines) + "\n"
+
+
+def _add_noqa(args: argparse.Namespace, config: Config) -> int:
+    """--add-noqa: a `# noqa: CODE` on each line with findings, so that a codebase adopts
+    bnlint today and fixes the findings over time. Syntax errors (BN000) get none."""
+    from bnlint.engine import lint_paths
+    from bnlint.files import read_source
+    from bnlint.fixes import FixMode, still_valid, write_atomically
+    from bnlint.suppression import add_noqa
+
+    run = lint_paths(args.paths, config, _run_options(args, FixMode.NONE))
+    added = 0
+    for result in run.results:
+        findings = [d for d in result.diagnostics if d.code != SYNTAX_ERROR_CODE]
+        if not findings:
+            continue
+        source = read_source(Path(result.path))
+        codes_by_line: dict[int, list[str]] = {}
+        for diagnostic in findings:
+            line = diagnostic.line if source.notebook is None else source.notebook.text_line(diagnostic.cell, diagnostic.line)
+            codes_by_line.setdefault(line, []).append(diagnostic.code)
+        text, count, skipped = add_noqa(source.text, codes_by_line)
+        for line in skipped:
+            print(f"bnlint: {result.path}:{source.locate(line, 1)[0]}: cannot hold a `# noqa` comment "
+                  "(the line ends inside a string or with a backslash); suppress it another way", file=sys.stderr)
+        original = source.to_bytes(source.text)
+        if count and still_valid(text) and write_atomically(source.path, source.to_bytes(text), original):
+            added += count
+    print(f"Added {plural(added, 'noqa directive')}.", file=sys.stderr)
+    return 1 if any(result.error for result in run.results) else 0
 
 
 def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config, results: list[FileResult],
@@ -259,8 +398,9 @@ def _verification(args: argparse.Namespace, config: Config) -> Verification:
     """Lint, then check the findings on the models (in the worker process)."""
     from bnlint.engine import lint_paths
     from bnlint.fixes import FixMode
-    from bnlint.runtime import configured_input_shape, model_file, verify_results
+    from bnlint.runtime import configured_input_shape, model_file, require_extras, verify_results
 
+    require_extras(html_report=getattr(args, "report", None) is not None)
     paths = list(args.paths)
     model_path = model_file(args.model, paths).absolute() if args.model else None
     if model_path is not None and not any(Path(p).absolute() in (model_path, *model_path.parents) for p in paths):

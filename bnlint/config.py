@@ -2,8 +2,14 @@
 
 Selection follows ruff: `select` chooses the rules (default "ALL"), `extend-select` adds,
 `ignore` removes, `per-file-ignores` removes for matching files. BN000 (syntax-error) is on
-whatever `select` says, unless an `ignore` selector names it. Every problem in the table
-is reported as one line naming the file, the key and what is accepted.
+whatever `select` says, unless an `ignore` selector names it. The command line is a layer
+above the file, as in ruff: its `--extend-select` turns on a rule the file ignores.
+
+Layers of a table, lowest first: a table named by `extend = "../pyproject.toml"` (its keys,
+replaced by the extending table's), the file's own table, then `--config KEY=VALUE`
+overrides. `Config.origins` says where each key's value came from (`--show-settings`).
+Every problem is reported as one line naming the file (or the override), the key and what
+is accepted.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Config:
     respect_gitignore: bool = True
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by rule code
     source: Path | None = None  # the file the configuration came from
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)  # TOML key -> where it was set
 
     @cached_property
     def enabled_codes(self) -> frozenset[str]:
@@ -107,25 +114,38 @@ class Config:
         select: Iterable[str] | None = None,
         ignore: Iterable[str] | None = None,
         extend_select: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        extend_exclude: Iterable[str] | None = None,
         fail_on: Severity | str | None = None,
     ) -> Config:
         """Apply command-line options on top of the file's configuration, like ruff's layers.
 
-        A `select` starts over: the file's select, extend-select and ignore are dropped.
-        `ignore` and `extend_select` add to what is there. Unknown selectors raise UsageError.
+        A `select` starts over: the file's selection is dropped. Otherwise the file's
+        selection is resolved first, then `extend_select` adds to it (also what the file
+        ignores) and `ignore` removes. `exclude` replaces the file's, `extend_exclude` adds.
+        Unknown selectors raise UsageError.
         """
         changes: dict[str, Any] = {}
-        base_ignore, base_extend = self.ignore, self.extend_select
-        if select is not None:
-            changes["select"] = _checked_selectors(select)
-            base_ignore, base_extend = (), ()
-        if ignore is not None or select is not None:
-            changes["ignore"] = base_ignore + _checked_selectors(ignore or ())
-        if extend_select is not None or select is not None:
-            changes["extend_select"] = base_extend + _checked_selectors(extend_select or ())
+        origins = dict(self.origins)
+        if select is not None or ignore is not None or extend_select is not None:
+            added = _checked_selectors(extend_select or ())
+            carried: tuple[str, ...] = ()
+            if select is not None:
+                base: tuple[str, ...] = _checked_selectors(select)
+            else:  # the file's layer, resolved; BN000 stays off where the file ignored it
+                base = tuple(sorted(self.enabled_codes))
+                if SYNTAX_ERROR_CODE not in self.enabled_codes | resolve_selectors(added):
+                    carried = (SYNTAX_ERROR_CODE,)
+            changes |= {"select": base, "extend_select": added,
+                        "ignore": (*carried, *_checked_selectors(ignore or ()))}
+            origins |= dict.fromkeys(("select", "extend-select", "ignore"), "command line")
+        if exclude is not None or extend_exclude is not None:
+            changes["exclude"] = (*(self.exclude if exclude is None else exclude), *(extend_exclude or ()))
+            origins["exclude"] = "command line"
         if fail_on is not None:
             changes["fail_on"] = parse_severity(fail_on)
-        return dataclasses.replace(self, **changes)
+            origins["fail-on"] = "command line"
+        return dataclasses.replace(self, **changes, origins=origins)
 
 
 def resolve_selectors(selectors: Iterable[str]) -> frozenset[str]:
@@ -161,32 +181,103 @@ def parse_severity(value: Severity | str) -> Severity:
         raise UsageError(f"unknown severity '{value}'; expected one of {accepted}") from None
 
 
-def load_config(start: Path, explicit: Path | None = None) -> Config:
+def load_config(start: Path, explicit: Path | None = None, overrides: Iterable[str] = ()) -> Config:
     """The configuration for a run started at `start` (a directory or file).
 
     Without `explicit`, the nearest pyproject.toml upward from `start` that has a
     `[tool.bnlint]` table is used (others are skipped); without one, the defaults with the
-    cwd as root. `explicit` may be a pyproject.toml (its `[tool.bnlint]` table, defaults
-    when absent) or any other TOML file, whose top level is the bnlint table.
+    cwd as root. `explicit` may be any TOML file holding a `[tool.bnlint]` table, or the
+    bnlint table at its top level (a pyproject.toml without the table means the defaults).
+    `overrides` are `KEY=VALUE` strings in TOML (`fail-on="error"`, `select=["BN3"]`,
+    `rule-options.BN203.threshold=4`), applied last.
     """
+    table: dict[str, Any] = {}
+    source: Path | None = None
+    section = ""
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"config file not found: {explicit}")
-        document = _read_toml(explicit)
-        if explicit.name == "pyproject.toml":
-            table = document.get("tool", {}).get("bnlint", {})
-            return _build(table, explicit, "[tool.bnlint] ")
-        return _build(document, explicit, "")
-    directory = start.absolute()
-    if not directory.is_dir():
-        directory = directory.parent
-    for candidate_dir in (directory, *directory.parents):
-        candidate = candidate_dir / "pyproject.toml"
-        if candidate.is_file():
-            tool = _read_toml(candidate).get("tool", {})
-            if isinstance(tool, dict) and "bnlint" in tool:
-                return _build(tool["bnlint"], candidate, "[tool.bnlint] ")
-    return Config(root=Path.cwd())
+        source = explicit
+        table, section = _bnlint_table(_read_toml(explicit), explicit)
+    else:
+        directory = start.absolute()
+        if not directory.is_dir():
+            directory = directory.parent
+        for candidate_dir in (directory, *directory.parents):
+            candidate = candidate_dir / "pyproject.toml"
+            if candidate.is_file():
+                tool = _read_toml(candidate).get("tool", {})
+                if isinstance(tool, dict) and "bnlint" in tool:
+                    source, table, section = candidate, tool["bnlint"], _TOOL_SECTION
+                    break
+    origins: dict[str, str] = {}
+    if source is not None:
+        table = _with_extended(table, source, section, origins, seen=())
+    if overrides:
+        override_table = _override_table(overrides, origins)
+        _build(override_table, _OVERRIDES, "", {})  # a bad override is reported as such
+        table = {**table, **override_table}
+    return _build(table, source or _OVERRIDES, section, origins)
+
+
+_TOOL_SECTION = "[tool.bnlint] "
+_OVERRIDES = Path("--config")  # where `--config KEY=VALUE` overrides come from (no file)
+
+
+def _bnlint_table(document: dict[str, Any], path: Path) -> tuple[Any, str]:
+    """The bnlint table of a TOML document: `[tool.bnlint]` when there is one (any file
+    name), else the top level, except for a pyproject.toml (whose other tables are not ours)."""
+    tool = document.get("tool")
+    if isinstance(tool, dict) and "bnlint" in tool:
+        return tool["bnlint"], _TOOL_SECTION
+    if path.name == "pyproject.toml":
+        return {}, _TOOL_SECTION
+    if "tool" in document:
+        raise ConfigError(f"{display_path(path)}: has a [tool] table but no [tool.bnlint]; expected bnlint's keys "
+                          "at the top level or under [tool.bnlint]")
+    return document, ""
+
+
+def _with_extended(table: Any, source: Path, section: str, origins: dict[str, str],
+                   seen: tuple[Path, ...]) -> Any:
+    """`table` on top of the table its `extend` names (recursively), recording origins."""
+    if not isinstance(table, dict):
+        return table  # _build says what is wrong
+    merged: dict[str, Any] = {}
+    extend = table.get("extend")
+    if extend is not None:
+        if not isinstance(extend, str):
+            raise _TableReader(source, section).error(f"extend must be a path (a string), not {_describe(extend)}")
+        base = (source.parent / extend).resolve()
+        if base in seen or base == source.resolve():
+            raise _TableReader(source, section).error(f"extend: {extend} extends itself (through {display_path(base)})")
+        if not base.is_file():
+            raise _TableReader(source, section).error(f"extend: file not found: {extend}")
+        base_table, base_section = _bnlint_table(_read_toml(base), base)
+        merged = _with_extended(base_table, base, base_section, origins, (*seen, source.resolve()))
+    for key, value in table.items():
+        if key != "extend":
+            merged[key] = value
+            origins[key] = display_path(source)
+    return merged
+
+
+def _override_table(overrides: Iterable[str], origins: dict[str, str]) -> dict[str, Any]:
+    """`--config KEY=VALUE` strings as one table (later ones win), each parsed as TOML."""
+    table: dict[str, Any] = {}
+    for text in overrides:
+        try:
+            parsed = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"--config {text!r}: not a KEY=VALUE pair in TOML ({error}); "
+                              "strings need quotes: fail-on=\"error\"") from None
+        for key, value in parsed.items():
+            if isinstance(value, dict) and isinstance(table.get(key), dict):
+                table[key] = {**table[key], **value}
+            else:
+                table[key] = value
+            origins[key] = f"--config {text}"
+    return table
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -224,12 +315,13 @@ class _TableReader:
 
 
 _KEYS = (
+    "extend",  # a TOML file whose bnlint table this one builds on
     "select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "respect-gitignore", "rule-options",
     "verify",  # `bnlint verify`'s settings, read and checked by bnlint.runtime
 )  # fmt: skip
 
 
-def _build(table: Any, source: Path, section: str) -> Config:
+def _build(table: Any, source: Path, section: str, origins: dict[str, str]) -> Config:
     reader = _TableReader(source, section)
     if not isinstance(table, dict):
         what = section.strip() or "the file"
@@ -237,7 +329,10 @@ def _build(table: Any, source: Path, section: str) -> Config:
     for key in table:
         if key not in _KEYS:
             raise reader.error(f"unknown key '{key}'{_suggestion(key, _KEYS)}; accepted keys: {', '.join(_KEYS)}")
-    settings: dict[str, Any] = {"root": source.parent.absolute(), "source": source}
+    if source is _OVERRIDES:
+        settings: dict[str, Any] = {"root": Path.cwd(), "origins": origins}
+    else:
+        settings = {"root": source.parent.absolute(), "source": source, "origins": origins}
     for key in ("select", "ignore", "extend-select"):
         if key in table:
             settings[key.replace("-", "_")] = reader.selectors(key, table[key])

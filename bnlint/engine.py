@@ -12,6 +12,7 @@ import hashlib
 import os
 import pickle
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -57,6 +58,8 @@ class RunResult:
     fixed_count: int = 0
     diffs: list[str] = field(default_factory=list)
     files_checked: int = 0
+    # Per file, the codes of the findings --fix fixed (with --diff: would fix), for --show-fixes.
+    fixes: dict[str, Counter[str]] = field(default_factory=dict)
 
 
 # ----- one text ------------------------------------------------------------------------------
@@ -442,18 +445,21 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
         except SourceError:
             continue
         reported = result.diagnostics if source.notebook is None else []
+        fixable = Counter(diagnostic.code for diagnostic in applicable(result.diagnostics, options.fix))
         fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
         if count == 0:
             continue
         if options.diff:
             run.diffs.append(unified_diff(source.display_path, source.render(source.text), source.render(fixed_text)))
             run.fixed_count += count
+            run.fixes[result.path] = fixable
             continue
         if not write_atomically(job.path, source.to_bytes(fixed_text), job.data):
             continue
         run.fixed_count += count
         updated = SourceFile(source.path, source.display_path, fixed_text, source.notebook, source.encoding)
         run.results[index], _ = linter.lint_file(updated)
+        run.fixes[result.path] = fixable - Counter(diagnostic.code for diagnostic in run.results[index].diagnostics)
 
 
 # ----- conveniences (tests, rule docs, the runtime checker) ------------------------------------

@@ -335,6 +335,13 @@ class NotebookMap:
         cell = self.cells[position]
         return line - cell.first_line + 1, column, cell.ordinal
 
+    def text_line(self, cell_ordinal: int | None, line: int) -> int:
+        """The line of the linted text for a line of a code cell (the inverse of `locate`)."""
+        for cell in self.cells:
+            if cell.ordinal == cell_ordinal:
+                return cell.first_line + line - 1
+        return line
+
     def file_position(self, line: int, column: int) -> tuple[int, int] | None:
         """Where a position of the linted text lies in the notebook file, or None."""
         if not self.cells:

@@ -10,6 +10,7 @@ inside string literals never counts.
   still be needed when it is turned back on.
 - Positions are lines of the linted text; the engine maps notebook lines to cells later.
 - Unused directives become BN001 findings (`unused_noqa_finding`) when that rule is on.
+- `add_noqa` writes directives (`--add-noqa`), merging codes into one already there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bnlint.diagnostics import Diagnostic, UnusedSuppression
@@ -116,3 +117,46 @@ def _parse_noqa(comment: str, line: int, column: int) -> NoqaDirective | None:
     codes = tuple(code.upper() for code in re.split(r"[\s,]+", match.group("codes")))
     own = tuple(dict.fromkeys(code for code in codes if code.startswith(_OWN_CODE)))
     return NoqaDirective(line, column, end_column, own) if own else None
+
+
+def add_noqa(text: str, codes_by_line: Mapping[int, Iterable[str]]) -> tuple[str, int, list[int]]:
+    """`text` with `# noqa: CODE` added to each line (1-based) for its codes: merged into a
+    `# noqa: ...` already there (other tools' codes kept), else appended as a comment. Lines
+    that end inside a string or with a backslash cannot hold a comment and are returned
+    as skipped. Returns the new text, the directives added or extended, and the skipped lines."""
+    comments: dict[int, tokenize.TokenInfo] = {}
+    open_lines: set[int] = set()  # lines whose end is inside a multi-line token
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                comments[token.start[0]] = token
+            elif token.start[0] != token.end[0] and token.type not in (tokenize.NL, tokenize.NEWLINE):
+                open_lines.update(range(token.start[0], token.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return text, 0, sorted(codes_by_line)
+    lines = text.splitlines(keepends=True)
+    added, skipped = 0, []
+    for number, codes in sorted(codes_by_line.items()):
+        wanted = list(dict.fromkeys(code.upper() for code in codes))
+        body = lines[number - 1]
+        content = body.rstrip("\r\n")
+        ending = body[len(content):]
+        comment = comments.get(number)
+        match = _NOQA.search(comment.string) if comment is not None else None
+        if match is not None and match.group("codes") is None:
+            continue  # a bare `# noqa` already suppresses everything
+        if match is not None:
+            listed = re.split(r"[\s,]+", match.group("codes"))
+            missing = [code for code in wanted if code not in (item.upper() for item in listed)]
+            if not missing:
+                continue
+            start = comment.start[1] + match.end()
+            content = f"{content[:start]}, {', '.join(missing)}{content[start:]}"
+        elif number in open_lines or content.endswith("\\"):
+            skipped.append(number)
+            continue
+        else:
+            content = f"{content}  # noqa: {', '.join(wanted)}"
+        lines[number - 1] = content + ending
+        added += 1
+    return "".join(lines), added, skipped

@@ -22,7 +22,7 @@ def format_line(diagnostic: Diagnostic) -> str:
 
 def write(report: Report, options: ReportOptions, out: TextIO, err: TextIO) -> None:
     if options.statistics:
-        print_statistics(report, options, make_console(out))
+        print_statistics(report, options, make_console(out, options.color))
     else:
         write_lines([format_line(diagnostic) for diagnostic in report.diagnostics()], out)
     write_lines(summary_lines(report, options), err)

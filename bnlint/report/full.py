@@ -27,7 +27,7 @@ _TAB_SIZE = 4
 
 
 def write(report: Report, options: ReportOptions, out: TextIO, err: TextIO) -> None:
-    console = make_console(out)
+    console = make_console(out, options.color)
     if options.statistics:
         print_statistics(report, options, console)
     else:

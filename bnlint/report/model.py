@@ -16,6 +16,7 @@ from bnlint.registry import RuleInfo
 class ReportOptions:
     unsafe_fixes: bool = False  # unsafe fixes count as fixable (as with ruff's --unsafe-fixes)
     statistics: bool = False  # a per-code table instead of the findings
+    color: str = "auto"  # "auto" (on a terminal, unless NO_COLOR), "always" or "never"
 
     def would_fix(self, diagnostic: Diagnostic) -> bool:
         """Whether `--fix` with these flags applies the diagnostic's fix."""

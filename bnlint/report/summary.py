@@ -15,15 +15,19 @@ from bnlint.report.model import Report, ReportOptions
 _PIPE_WIDTH = 10_000
 
 
-def make_console(stream: TextIO) -> Console:
-    """A rich console for `stream`: colour only on a terminal (rich honours NO_COLOR)."""
-    terminal = stream.isatty()
+def make_console(stream: TextIO, color: str = "auto") -> Console:
+    """A rich console for `stream`: with "auto", colour only on a terminal (rich honours
+    NO_COLOR and FORCE_COLOR); "always" and "never" (`--color`) decide regardless."""
+    terminal = stream.isatty() if color == "auto" else color == "always"
     return Console(
         file=stream,
         soft_wrap=True,
         highlight=False,
         emoji=False,
         width=None if terminal else _PIPE_WIDTH,
+        force_terminal=terminal,
+        no_color=color == "never" or None,
+        color_system="auto" if color != "never" else None,
     )
 
 
@@ -69,8 +73,17 @@ def statistics(report: Report, options: ReportOptions) -> list[dict[str, Any]]:
 
 
 def print_statistics(report: Report, options: ReportOptions, console: Console) -> None:
+    """A table on a terminal; plain aligned columns otherwise (for files, pipes and grep)."""
     rows = statistics(report, options)
     if not rows:
+        return
+    if not console.is_terminal:
+        cells = [("Count", "Code", "Rule", "Fixable")]
+        cells += [(str(row["count"]), row["code"], row["rule"], str(row["fixable"])) for row in rows]
+        widths = [max(len(line[column]) for line in cells) for column in range(4)]
+        for count, code, rule, fixable in cells:
+            console.file.write(f"{count:>{widths[0]}}  {code:<{widths[1]}}  {rule:<{widths[2]}}  "
+                               f"{fixable:>{widths[3]}}\n")
         return
     table = Table("Count", "Code", "Rule", "Fixable")
     for column in (table.columns[0], table.columns[3]):

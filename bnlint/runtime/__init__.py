@@ -29,6 +29,19 @@ __all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_inp
 CONFIG_TABLE = "bnlint.verify"
 
 
+_EXTRAS_HINT = "pip install 'bnlint[torch,runtime]' (or 'bnlint[tensorflow,runtime]' for Keras)"
+
+
+def require_extras(html_report: bool) -> None:
+    """UsageError naming the extra to install when what the runtime checker needs is missing."""
+    import importlib.util
+
+    needed = ["numpy", *(["matplotlib"] if html_report else [])]
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"the runtime checker needs {' and '.join(missing)}, which is not installed: {_EXTRAS_HINT}")
+
+
 @dataclass(frozen=True)
 class VerifyOptions:
     model: str | None = None  # module:factory

@@ -417,6 +417,8 @@ def _verification(args: argparse.Namespace, config: Config) -> Verification:
 
 def _verify(args: argparse.Namespace) -> int:
     fmt, report_options, config = _prepare(args)
+    if args.show_files or args.show_settings:
+        return _show(args, config)
     verification = _verification(args, config)
     if args.report is not None:
         from bnlint.runtime.report_html import write_report

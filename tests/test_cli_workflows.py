@@ -203,3 +203,23 @@ def test_verify_without_the_runtime_extras_names_them(project: Path, monkeypatch
     assert capsys.readouterr().err == (
         "bnlint: error: the runtime checker needs numpy, which is not installed: "
         "pip install 'bnlint[torch,runtime]' (or 'bnlint[tensorflow,runtime]' for Keras)\n")
+
+
+def test_notebook_findings_point_at_the_notebook_file_line_in_file_viewer_formats(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": REDUNDANT_BIAS.splitlines(keepends=True)}]
+    raw = json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1)
+    (project / "src" / "nb.ipynb").write_text(raw)
+    conv_line = raw[: raw.index('"    nn.Conv2d')].count("\n") + 1
+    assert check("--format", "gitlab", "src/nb.ipynb") == 1
+    issue = json.loads(capsys.readouterr().out)[0]
+    assert issue["location"] == {"path": "src/nb.ipynb", "lines": {"begin": conv_line}}
+    assert issue["description"].startswith("BN304 cell 1, line 4, column 5: ")
+    assert check("--format", "concise", "src/nb.ipynb") == 1
+    assert capsys.readouterr().out.startswith("src/nb.ipynb:cell 1:4:5: warning: BN304 ")
+
+
+def test_verify_shows_files_without_running_anything(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--show-files", "src"]) == 0
+    assert capsys.readouterr().out == "src/bias.py\nsrc/clean.py\n"

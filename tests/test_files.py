@@ -173,6 +173,33 @@ def test_code_cells_are_joined_and_positions_map_back(tmp_path: Path) -> None:
     assert source.locate(len(lines), 1) == (1, 1, 4)
 
 
+@pytest.mark.parametrize("indent", [1, None])
+def test_positions_map_to_the_lines_of_the_notebook_file(tmp_path: Path, indent: int | None) -> None:
+    path = tmp_path / "demo.ipynb"
+    cells = [*CELLS, code(['x = "tab\there"; y = nn.BatchNorm2d(3)  # é\n', 'z = "q\\"" + nn.ReLU()'])]
+    raw = write_notebook(path, notebook(cells), indent=indent)
+    source = read_source(path)
+    assert source.notebook is not None
+    file_lines = raw.splitlines()
+
+    def shown(text_line: int, column: int) -> str:
+        """The raw file's text from the mapped position on."""
+        position = source.notebook.file_position(text_line, column)
+        assert position is not None
+        line, file_column = position
+        return file_lines[line - 1][file_column - 1:]
+
+    lines = source.text.splitlines()
+    bn_line = lines.index("bn = nn.BatchNorm1d(8)") + 1
+    assert shown(bn_line, 6).startswith('nn.BatchNorm1d(8)\\n"')  # an element of a `source` array
+    assert shown(len(lines) - 1, 21).startswith("nn.BatchNorm2d(3)")  # after an escaped tab
+    assert shown(len(lines), 13).startswith("nn.ReLU()")  # after escaped quotes and a backslash
+    net_line = lines.index("net = nn.Sequential(layer, bn)") + 1
+    assert shown(net_line, 7).startswith("nn.Sequential(layer, bn)")  # a `source` string
+    if indent:  # one line per source line, as nbformat writes them
+        assert source.notebook.file_position(bn_line, 1)[0] == raw[: raw.index('"bn = nn')].count("\n") + 1
+
+
 def test_magics_become_placeholders_so_the_rest_parses(tmp_path: Path) -> None:
     path = tmp_path / "demo.ipynb"
     write_notebook(path, notebook(CELLS))

@@ -3,9 +3,11 @@
 `bnlint src/` is `bnlint check src/`: when the first argument is not a subcommand, `check`
 is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
 
-Exit status: 0 when nothing is at or above the fail level, 1 when something is (or a file
-could not be read, or --diff has changes to show), 2 for usage, configuration and internal
-errors, which print one line on stderr (the traceback only with BNLINT_DEBUG=1).
+Exit status (docs/json-contract.md): 0 when nothing is at or above the fail level, 1 when
+something is (or a file could not be read, --diff has changes to show, or
+--exit-non-zero-on-fix fixed something), 2 for usage, configuration and internal errors,
+which print one line on stderr (the traceback only with BNLINT_DEBUG=1). --exit-zero
+makes every 1 a 0, as in ruff.
 
 Only `bnlint verify` and `bnlint check --fix --verify` run the user's code, and only in the
 worker process of bnlint.runtime (imported on demand: the static command imports neither
@@ -277,9 +279,11 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError("--verify works with --fix (and not with --diff)")
         return _fix_verified(args, fmt, report_options, config, fix_mode)
     run = lint_paths(args.paths, config, _run_options(args, fix_mode))
-    if args.show_fixes:
-        _print_fixes(run.fixes, "Would fix" if args.diff else "Fixed" if fix_mode is not FixMode.NONE else None,
-                     run.results, report_options)
+    if args.show_fixes and fix_mode is FixMode.NONE:
+        _print_fixes("Would fix", {result.path: Counter(d.code for d in result.diagnostics
+                                                        if report_options.would_fix(d)) for result in run.results})
+    elif args.show_fixes:
+        _print_fixes("Would fix" if args.diff else "Fixed", run.fixes)
     fixed_any = fix_mode is not FixMode.NONE and run.fixed_count > 0
     if args.diff:
         with _output_stream(args.output_file) as out:
@@ -292,15 +296,11 @@ def _check(args: argparse.Namespace) -> int:
     else:
         status = _report(args, fmt, report_options, config, run.results, run.files_checked,
                          run.fixed_count if fix_mode is not FixMode.NONE else None)
-    return 1 if args.exit_non_zero_on_fix and fixed_any and status != 2 else status
+    return 1 if args.exit_non_zero_on_fix and fixed_any and not args.exit_zero else status
 
 
-def _print_fixes(fixes: dict[str, Counter[str]], verb: str | None, results: list[FileResult],
-                 options: ReportOptions) -> None:
-    """--show-fixes, on stderr (ruff's layout): what --fix fixed or would fix, per file and rule."""
-    if verb is None:  # no --fix: what it would fix
-        verb = "Would fix"
-        fixes = {result.path: Counter(d.code for d in result.diagnostics if options.would_fix(d)) for result in results}
+def _print_fixes(verb: str, fixes: dict[str, Counter[str]]) -> None:
+    """--show-fixes, on stderr (ruff's layout): the codes fixed, or that --fix would fix, per file."""
     fixes = {path: counts for path, counts in fixes.items() if counts}
     total = sum(sum(counts.values()) for counts in fixes.values())
     if not total:

@@ -40,16 +40,6 @@ stem = nn.Sequential(nn.Conv2d(3, 64, kernel_size=3, bias=False), nn.BatchNorm2d
 CONCISE_LINE = re.compile(r"^(.+):(\d+):(\d+): (error|warning|info): (BN\d{3}) (.+)$")
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BNLINT_DEBUG", raising=False)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "bias.py").write_text(REDUNDANT_BIAS)
-    (tmp_path / "src" / "clean.py").write_text(CLEAN)
-    return tmp_path
-
-
 def check(*args: str) -> int:
     return main(["check", "--no-cache", "--jobs", "1", *args])
 

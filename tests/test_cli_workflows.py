@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_cli import CLEAN, KERAS_MOMENTUM, REDUNDANT_BIAS, check, project  # noqa: F401 - the fixture
+from test_cli import KERAS_MOMENTUM, REDUNDANT_BIAS, check
 
 from bnlint.cli import main
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from bnlint.diagnostics import Diagnostic, Severity
-from bnlint.report.model import Placement, Report, ReportOptions, placement
+from bnlint.report.model import Placement, Report, ReportOptions
 from bnlint.report.summary import summary_lines, write_lines
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

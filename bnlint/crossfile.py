@@ -20,7 +20,7 @@ from bnlint.errors import SourceError
 from bnlint.files import display_path, read_source
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.project import ProjectIndex
-from bnlint.suppression import Suppressions
+from bnlint.suppression import UNUSED_NOQA, Suppressions
 
 
 def call_index(helper: cst.FunctionDef, node: cst.CSTNode) -> int | None:
@@ -105,12 +105,15 @@ def _with_established(result: FileResult, found: list[Diagnostic], config: Confi
     except SourceError:
         return result
     kept, _ = Suppressions.from_text(source.text).apply(new, result.path)
-    if not kept:
+    # A directive that suppresses an established finding is used after all: no BN001 for it.
+    used_lines = {diagnostic.line for diagnostic in new if diagnostic not in kept}
+    previous = [d for d in result.diagnostics if not (d.code == UNUSED_NOQA and d.line in used_lines)]
+    if not kept and len(previous) == len(result.diagnostics):
         return result
     lines = source.text.splitlines()
     source_lines = dict(result.source_lines)
     for diagnostic in kept:
         if diagnostic.line <= len(lines):
             source_lines[(0, diagnostic.line)] = lines[diagnostic.line - 1]
-    diagnostics = sorted([*result.diagnostics, *kept], key=lambda d: d.sort_key)
+    diagnostics = sorted([*previous, *kept], key=lambda d: d.sort_key)
     return dataclasses.replace(result, diagnostics=diagnostics, source_lines=source_lines)

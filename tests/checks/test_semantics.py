@@ -334,3 +334,14 @@ def test_a_finding_established_across_files_is_fixed_by_unsafe_fixes(helpers_pac
     assert run.fixed_count == 1
     assert "padding=1, bias=False)" in (helpers_package / "helpers.py").read_text()
     assert _findings(_lint(helpers_package, use_cache=False))["helpers.py"] == []
+
+
+def test_a_noqa_that_suppresses_a_finding_established_across_files_is_not_unused(helpers_package: Path) -> None:
+    helpers = helpers_package / "helpers.py"
+    helpers.write_text(CONV_HELPERS.replace("padding=1)", "padding=1)  # noqa: BN304"))
+    config = load_config(helpers_package.parent).with_overrides(extend_select=["BN001"])
+    run = lint_paths([str(helpers_package)], config, RunOptions(jobs=1, use_cache=False))
+    assert _findings(run)["helpers.py"] == []  # suppressed, and the directive is used
+    helpers.write_text(CONV_HELPERS.replace("kernel_size=1)", "kernel_size=1)  # noqa: BN304"))
+    run = lint_paths([str(helpers_package)], config, RunOptions(jobs=1, use_cache=False))
+    assert _findings(run)["helpers.py"] == [("BN304", 5), ("BN001", 9)]  # conv1x1 feeds no batch norm

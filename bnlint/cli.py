@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rich.markdown import Markdown
 from rich.table import Table
@@ -321,30 +321,10 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 
     with _output_stream(args.output_file) as out:
         if args.show_settings:
-            out.write(show_settings(config))
+            out.write(config.describe())
         if args.show_files:
             out.writelines(display_path(path) + "\n" for path in discover(args.paths, config))
     return 0
-
-
-def show_settings(config: Config) -> str:
-    """The resolved configuration as TOML, each key with where its value came from."""
-    source = "none (defaults)" if config.source is None else str(config.source)
-    values: dict[str, Any] = {
-        "select": list(config.select),
-        "extend-select": list(config.extend_select),
-        "ignore": list(config.ignore),
-        "exclude": list(config.exclude),
-        "per-file-ignores": {pattern: list(codes) for pattern, codes in config.per_file_ignores.items()},
-        "fail-on": config.fail_on.value,
-        "respect-gitignore": config.respect_gitignore,
-        "rule-options": {code: dict(options) for code, options in config.rule_options.items()},
-    }
-    lines = [f"# configuration file: {source}", f"# root: {config.root}"]
-    for key, value in values.items():
-        lines.append(f"{key} = {json.dumps(value)}  # {config.origins.get(key, 'default')}")
-    lines.append(f"# enabled rules: {', '.join(sorted(config.enabled_codes))}")
-    return "\n".join(lines) + "\n"
 
 
 def _add_noqa(args: argparse.Namespace, config: Config) -> int:

@@ -108,6 +108,24 @@ class Config:
         encoded = json.dumps(state, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
+    def describe(self) -> str:
+        """The resolved settings as TOML, each key with where its value came from (--show-settings)."""
+        values: dict[str, Any] = {
+            "select": list(self.select),
+            "extend-select": list(self.extend_select),
+            "ignore": list(self.ignore),
+            "exclude": list(self.exclude),
+            "per-file-ignores": {pattern: list(codes) for pattern, codes in self.per_file_ignores.items()},
+            "fail-on": self.fail_on.value,
+            "respect-gitignore": self.respect_gitignore,
+            "rule-options": {code: dict(options) for code, options in self.rule_options.items()},
+        }
+        source = "none (defaults)" if self.source is None else str(self.source)
+        lines = [f"# configuration file: {source}", f"# root: {self.root}"]
+        lines += [f"{key} = {json.dumps(value)}  # {self.origins.get(key, 'default')}" for key, value in values.items()]
+        lines.append(f"# enabled rules: {', '.join(sorted(self.enabled_codes))}")
+        return "\n".join(lines) + "\n"
+
     def with_overrides(
         self,
         *,

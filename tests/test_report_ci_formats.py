@@ -3,6 +3,7 @@ gitlab (Code Quality), pylint, rdjson (reviewdog), azure (logging commands)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -110,8 +111,8 @@ def test_rdjson_is_a_reviewdog_diagnostic_result() -> None:
 def test_rdjson_columns_count_utf8_bytes() -> None:
     report = sample_report()
     model = report.results[1]
-    model.source_lines[(0, 4)] = "    é = nn.Conv2d(3, 64, 3),"
-    bias = json.loads(run("rdjson", report)[0])["diagnostics"][1]
+    accented = dataclasses.replace(model, source_lines={**model.source_lines, (0, 4): "    é = nn.Conv2d(3, 64, 3),"})
+    bias = json.loads(run("rdjson", Report([accented], RULES, 1))[0])["diagnostics"][0]
     assert bias["location"]["range"]["start"]["column"] == 10  # `é` is two bytes before column 9
 
 

@@ -51,6 +51,9 @@ def test_junit_has_a_suite_per_file_and_a_failing_case_per_finding() -> None:
     assert failure is not None and failure.get("type") == "BN304"
     assert failure.get("message") == "`Conv2d` feeds `BatchNorm2d`: its bias is cancelled"
     assert failure.text == "src/model.py:4:9: warning: BN304 `Conv2d` feeds `BatchNorm2d`: its bias is cancelled"
+    notebook = suites["notebooks/train.ipynb"].find("testcase")
+    assert notebook.get("line") == "41"  # the .ipynb file's line; the failure text names the cell
+    assert notebook.find("failure").text.startswith("notebooks/train.ipynb:cell 3:2:5: info: BN305 ")
     passing = suites["src/ok.py"].findall("testcase")
     assert len(passing) == 1 and list(passing[0]) == []
     assert suites["bad.py"].find("testcase/error").get("message") == "bad.py: not valid UTF-8"

@@ -3,7 +3,9 @@ Jenkins, Azure's PublishTestResults, GitHub test-report actions).
 
 One `<testsuite>` per file checked; in it a `<testcase>` per finding with one `<failure>`
 (the concise line as its text), a passing test case for a clean file, and an `<error>` for
-a file that could not be read. The `<testsuites>` root totals them.
+a file that could not be read. The `<testsuites>` root totals them. A test case's `file`
+and `line` are where the finding lies in the file (for a notebook, the `.ipynb` file's
+line; see `model.placement`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TextIO
 
 from bnlint.diagnostics import FileResult
 from bnlint.report.concise import format_line
-from bnlint.report.model import Report, ReportOptions
+from bnlint.report.model import Report, ReportOptions, placement
 
 SUITE_NAME = "bnlint"
 
@@ -34,8 +36,9 @@ def _suite(result: FileResult) -> ET.Element:
         case = ET.SubElement(suite, "testcase", name=SUITE_NAME, classname=result.path, file=result.path)
         ET.SubElement(case, "error", message=result.error)
     for diagnostic in result.diagnostics:
+        line = placement(result, diagnostic).line
         case = ET.SubElement(suite, "testcase", name=f"{diagnostic.code} ({diagnostic.rule})", classname=result.path,
-                             file=result.path, line=str(diagnostic.line))
+                             file=result.path, **({"line": str(line)} if line is not None else {}))
         failure = ET.SubElement(case, "failure", message=diagnostic.message, type=diagnostic.code)
         failure.text = format_line(diagnostic)
     if result.error is None and not result.diagnostics:

@@ -107,6 +107,7 @@ class UnusedSuppression:
     column: int  # of the `#`
     end_column: int  # after the directive's last code (end exclusive)
     codes: tuple[str, ...] = field(default_factory=tuple)  # empty for a bare `# noqa`
+    removal: Edit | None = None  # what drops the unused codes (or the directive), when that is clean
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bnlint.diagnostics import Diagnostic, UnusedSuppression
+from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, UnusedSuppression
 from bnlint.registry import rule_info
 
 _CANDIDATE = re.compile(r"noqa|bnlint:", re.I)  # cheap test before tokenizing
@@ -37,9 +37,23 @@ class NoqaDirective:
     column: int  # 1-based column of the `#`
     end_column: int  # after the directive (end exclusive)
     codes: tuple[str, ...]  # upper-case bnlint codes; empty for a bare `# noqa`
+    listed: tuple[str, ...] = ()  # every code as listed, other tools' too
+    codes_span: tuple[int, int] | None = None  # columns of the code list, end exclusive
+    # Columns that remove the whole directive with the spaces before it; None when the
+    # comment holds more than the directive (removing it would uncomment the rest).
+    removal_span: tuple[int, int] | None = None
 
     def suppresses(self, code: str) -> bool:
         return not self.codes or code in self.codes
+
+    def removal(self, idle: tuple[str, ...]) -> Edit | None:
+        """The edit dropping the `idle` codes (a bare directive: all of it), if it can be clean."""
+        remaining = [code for code in self.listed if code not in idle]
+        if remaining and self.codes_span is not None:
+            return Edit(self.line, self.codes_span[0], self.line, self.codes_span[1], ", ".join(remaining))
+        if not remaining and self.removal_span is not None:
+            return Edit(self.line, self.removal_span[0], self.line, self.removal_span[1], "")
+        return None
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class Suppressions:
                 own_line = not token.line[:column].strip()
                 if own_line and _SKIP_FILE.match(token.string):
                     skip_file = True
-                directive = _parse_noqa(token.string, line, column + 1)
+                directive = _parse_noqa(token, line, column + 1)
                 if directive is not None:
                     directives[line] = directive
         except (tokenize.TokenError, SyntaxError):
@@ -88,14 +102,16 @@ class Suppressions:
             matched = used.get(directive.line)
             if not directive.codes:
                 if matched is None:
-                    unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column))
+                    unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column,
+                                                    (), directive.removal(())))
                 continue
             idle = tuple(
                 code for code in directive.codes
                 if code not in (matched or ()) and (is_enabled is None or is_enabled(code))
             )  # fmt: skip
             if idle:
-                unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column, idle))
+                unused.append(UnusedSuppression(path, directive.line, directive.column, directive.end_column, idle,
+                                                directive.removal(idle)))
         return kept, unused
 
 
@@ -103,20 +119,30 @@ def unused_noqa_finding(unused: UnusedSuppression) -> Diagnostic:
     """The BN001 finding for a directive that suppressed nothing, spanning the directive."""
     info = rule_info(UNUSED_NOQA)
     what = f"({', '.join(unused.codes)})" if unused.codes else "(no finding on this line)"
+    fix = None
+    if unused.removal is not None:
+        action = f"Remove {', '.join(unused.codes)} from the directive" if unused.removal.content else \
+            "Remove the directive"
+        fix = Fix(Applicability.SAFE, action, (unused.removal,))
     return Diagnostic(unused.path, unused.line, unused.column, unused.line, unused.end_column, UNUSED_NOQA,
-                      info.name, info.severity, f"unused noqa directive {what}")
+                      info.name, info.severity, f"unused noqa directive {what}", fix)
 
 
-def _parse_noqa(comment: str, line: int, column: int) -> NoqaDirective | None:
-    match = _NOQA.search(comment)
+def _parse_noqa(comment: tokenize.TokenInfo, line: int, column: int) -> NoqaDirective | None:
+    match = _NOQA.search(comment.string)
     if match is None:
         return None
     end_column = column + match.end()
+    removal_span = None
+    if match.start() == 0 and not comment.string[match.end():].strip():
+        code_before = comment.line[: column - 1].rstrip()
+        removal_span = (len(code_before) + 1, column + len(comment.string))
     if match.group("codes") is None:
-        return NoqaDirective(line, column, end_column, ())
-    codes = tuple(code.upper() for code in re.split(r"[\s,]+", match.group("codes")))
-    own = tuple(dict.fromkeys(code for code in codes if code.startswith(_OWN_CODE)))
-    return NoqaDirective(line, column, end_column, own) if own else None
+        return NoqaDirective(line, column, end_column, (), (), None, removal_span)
+    listed = tuple(code.upper() for code in re.split(r"[\s,]+", match.group("codes")))
+    own = tuple(dict.fromkeys(code for code in listed if code.startswith(_OWN_CODE)))
+    codes_span = (column + match.start("codes"), column + match.end("codes"))
+    return NoqaDirective(line, column, end_column, own, listed, codes_span, removal_span) if own else None
 
 
 def add_noqa(text: str, codes_by_line: Mapping[int, Iterable[str]]) -> tuple[str, int, list[int]]:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_cli import KERAS_MOMENTUM, REDUNDANT_BIAS, check
+from test_cli import CLEAN, KERAS_MOMENTUM, REDUNDANT_BIAS, check
 
 from bnlint.cli import main
 
@@ -223,3 +223,15 @@ def test_notebook_findings_point_at_the_notebook_file_line_in_file_viewer_format
 def test_verify_shows_files_without_running_anything(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--show-files", "src"]) == 0
     assert capsys.readouterr().out == "src/bias.py\nsrc/clean.py\n"
+
+
+def test_fix_removes_unused_noqa_directives_once_asked_for(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stale = CLEAN.replace("nn.BatchNorm2d(64))", "nn.BatchNorm2d(64))  # noqa: BN304, E501")
+    (project / "src" / "clean.py").write_text(stale)
+    assert check("--fix", "src/clean.py") == 0
+    assert (project / "src" / "clean.py").read_text() == stale  # BN001 is off: nothing to fix
+    assert check("--fix", "--report-unused-noqa", "--show-fixes", "src/clean.py") == 0
+    assert (project / "src" / "clean.py").read_text() == stale.replace("BN304, E501", "E501")
+    assert "1 × BN001 (unused-noqa)" in capsys.readouterr().err
+    assert check("--fix", "--report-unused-noqa", "src/clean.py") == 0
+    assert (project / "src" / "clean.py").read_text() == stale.replace("BN304, E501", "E501")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bnlint.diagnostics import Diagnostic, Severity, UnusedSuppression
+from bnlint.diagnostics import Diagnostic, Edit, Severity, UnusedSuppression
+from bnlint.fixes import apply_edits
 from bnlint.suppression import Suppressions, unused_noqa_finding
 
 
@@ -73,9 +74,31 @@ def test_directives_that_suppressed_nothing_are_reported() -> None:
     kept, unused = Suppressions.from_text(text).apply([finding(2), finding(3), finding(5, "BN302")], "model.py")
     assert kept == []
     assert unused == [
-        UnusedSuppression("model.py", 1, 8, 14, ()),  # the span of `# noqa`
-        UnusedSuppression("model.py", 2, 8, 28, ("BN305",)),
+        UnusedSuppression("model.py", 1, 8, 14, (), Edit(1, 6, 1, 14, "")),  # `# noqa` and the spaces before it
+        UnusedSuppression("model.py", 2, 8, 28, ("BN305",), Edit(2, 16, 2, 28, "BN304")),  # the code list
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "fixed"),
+    [
+        ("x = 1  # noqa: BN304\n", "x = 1\n"),
+        ("    # noqa: BN304\n", "\n"),  # a comment on a line of its own
+        ("x = 1  # noqa: E501, BN304\n", "x = 1  # noqa: E501\n"),  # another tool's code stays
+        ("x = 1  # NOQA:BN304,BN302\n", "x = 1  # NOQA:BN302\n"),  # BN302 was used
+        ("x = 1  # noqa: BN304 - keep for now\n", None),  # more than the directive: no fix
+        ("x = 1  # type: ignore  # noqa: BN304\n", None),
+    ],
+)
+def test_the_bn001_fix_drops_unused_codes_or_the_directive(line: str, fixed: str | None) -> None:
+    _, unused = Suppressions.from_text(line).apply([finding(1, "BN302")], "model.py")
+    assert len(unused) == 1
+    diagnostic = unused_noqa_finding(unused[0])
+    if fixed is None:
+        assert diagnostic.fix is None
+        return
+    assert diagnostic.fix is not None and diagnostic.fix.applicability.value == "safe"
+    assert apply_edits(line, [diagnostic])[0] == fixed
 
 
 def test_an_unused_directive_becomes_a_bn001_finding_spanning_it() -> None:
@@ -90,4 +113,4 @@ def test_an_unused_directive_becomes_a_bn001_finding_spanning_it() -> None:
 def test_codes_of_disabled_rules_are_not_reported_unused() -> None:
     text = "b = 2  # noqa: BN304, BN305\n"
     _, unused = Suppressions.from_text(text).apply([], "model.py", is_enabled=lambda code: code == "BN304")
-    assert unused == [UnusedSuppression("model.py", 1, 8, 28, ("BN304",))]
+    assert unused == [UnusedSuppression("model.py", 1, 8, 28, ("BN304",), Edit(1, 16, 1, 28, "BN305"))]

@@ -290,6 +290,8 @@ def _override_table(overrides: Iterable[str], origins: dict[str, str]) -> dict[s
             raise ConfigError(f"--config {text!r}: not a KEY=VALUE pair in TOML ({error}); "
                               "strings need quotes: fail-on=\"error\"") from None
         for key, value in parsed.items():
+            if key == "extend":
+                raise ConfigError(f"--config {text!r}: extend works in a file; name the file with --config FILE")
             if isinstance(value, dict) and isinstance(table.get(key), dict):
                 table[key] = {**table[key], **value}
             else:

@@ -149,6 +149,8 @@ def test_config_overrides_and_files(project: Path, capsys: pytest.CaptureFixture
     assert "strings need quotes" in capsys.readouterr().err
     assert check("--config", 'fail-on="fatal"', "src") == 2
     assert capsys.readouterr().err.startswith("bnlint: error: --config: fail-on must be one of")
+    assert check("--config", 'extend="plain.toml"', "src") == 2
+    assert "extend works in a file" in capsys.readouterr().err
     (project / "ruff.toml").write_text('[tool.ruff]\nline-length = 100\n')
     assert check("--config", "ruff.toml", "src") == 2
     assert "no [tool.bnlint]" in capsys.readouterr().err

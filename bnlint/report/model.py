@@ -81,7 +81,6 @@ def fingerprints(result: FileResult) -> list[str]:
     return found
 
 
-
 def line_text(result: FileResult, diagnostic: Diagnostic) -> str | None:
     """The source text of the diagnostic's first line, when the engine kept it."""
     text = result.source_lines.get((diagnostic.cell or 0, diagnostic.line))

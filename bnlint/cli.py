@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rich.markdown import Markdown
-from rich.table import Table
 from rich.text import Text
 
 from bnlint import __version__
@@ -40,7 +39,7 @@ from bnlint.errors import BnlintError, UsageError
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
-from bnlint.report.summary import make_console, plural
+from bnlint.report.summary import make_console, plural, print_table
 from bnlint.suppression import UNUSED_NOQA
 
 if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker load on demand
@@ -512,9 +511,7 @@ def _rules(args: argparse.Namespace) -> int:
         json.dump(entries, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    table = Table("Code", "Name", "Severity", "Frameworks", "Fix")
-    for rule in rules:
-        severity = Text(rule.severity.value, style=SEVERITY_STYLES[rule.severity])
-        table.add_row(rule.code, rule.name, severity, ", ".join(rule.frameworks), rule.fix.value if rule.fix else "-")
-    make_console(sys.stdout).print(table)
+    rows = [(rule.code, rule.name, Text(rule.severity.value, style=SEVERITY_STYLES[rule.severity]),
+             ", ".join(rule.frameworks), rule.fix.value if rule.fix else "-") for rule in rules]
+    print_table(make_console(sys.stdout), ("Code", "Name", "Severity", "Frameworks", "Fix"), rows)
     return 0

@@ -184,6 +184,14 @@ def test_statistics_is_plain_text_when_piped(project: Path, capsys: pytest.Captu
     assert out == "Count  Code   Rule            Fixable\n    1  BN304  redundant-bias        0\n"
 
 
+def test_rules_table_is_plain_text_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["Code", "Name", "Severity", "Frameworks", "Fix"]
+    assert lines[2].split() == ["BN001", "unused-noqa", "warning", "any", "safe"]
+    assert not any(char in "".join(lines) for char in "│┃━─")
+
+
 def test_help_groups_options_like_ruff(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--help"]) == 0
     out = capsys.readouterr().out

@@ -1,12 +1,15 @@
-"""Text for people, shared by the formats: the closing summary and the statistics table."""
+"""Text for people, shared by the formats: the closing summary and the tables (statistics,
+`bnlint rules`)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bnlint.diagnostics import Severity
 from bnlint.report.model import Report, ReportOptions
@@ -73,24 +76,29 @@ def statistics(report: Report, options: ReportOptions) -> list[dict[str, Any]]:
 
 
 def print_statistics(report: Report, options: ReportOptions, console: Console) -> None:
-    """A table on a terminal; plain aligned columns otherwise (for files, pipes and grep)."""
     rows = statistics(report, options)
-    if not rows:
+    if rows:
+        cells = [(str(row["count"]), row["code"], row["rule"], str(row["fixable"])) for row in rows]
+        print_table(console, ("Count", "Code", "Rule", "Fixable"), cells, right_aligned=(0, 3))
+
+
+def print_table(console: Console, headers: Sequence[str], rows: Sequence[Sequence[str | Text]],
+                right_aligned: Sequence[int] = ()) -> None:
+    """A box-drawn table on a terminal; plain aligned columns otherwise (files, pipes, grep)."""
+    if console.is_terminal:
+        table = Table(*headers)
+        for index in right_aligned:
+            table.columns[index].justify = "right"
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
         return
-    if not console.is_terminal:
-        cells = [("Count", "Code", "Rule", "Fixable")]
-        cells += [(str(row["count"]), row["code"], row["rule"], str(row["fixable"])) for row in rows]
-        widths = [max(len(line[column]) for line in cells) for column in range(4)]
-        for count, code, rule, fixable in cells:
-            console.file.write(f"{count:>{widths[0]}}  {code:<{widths[1]}}  {rule:<{widths[2]}}  "
-                               f"{fixable:>{widths[3]}}\n")
-        return
-    table = Table("Count", "Code", "Rule", "Fixable")
-    for column in (table.columns[0], table.columns[3]):
-        column.justify = "right"
-    for row in rows:
-        table.add_row(str(row["count"]), row["code"], row["rule"], str(row["fixable"]))
-    console.print(table)
+    cells = [list(headers), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(line[column]) for line in cells) for column in range(len(headers))]
+    for line in cells:
+        padded = [cell.rjust(width) if index in right_aligned else cell.ljust(width)
+                  for index, (cell, width) in enumerate(zip(line, widths, strict=True))]
+        console.file.write("  ".join(padded).rstrip() + "\n")
 
 
 def write_lines(lines: list[str], stream: TextIO) -> None:

@@ -35,7 +35,7 @@ from rich.text import Text
 from bnlint import __version__
 from bnlint.config import SYNTAX_ERROR_CODE, Config, load_config
 from bnlint.diagnostics import Applicability, Diagnostic, FileResult, Severity
-from bnlint.errors import BnlintError, UsageError
+from bnlint.errors import BnlintError, SourceError, UsageError
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
@@ -328,27 +328,36 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 
 def _add_noqa(args: argparse.Namespace, config: Config) -> int:
     """--add-noqa: a `# noqa: CODE` on each line with findings, so that a codebase adopts
-    bnlint today and fixes the findings over time. Syntax errors (BN000) get none."""
+    bnlint today and fixes the findings over time. Syntax errors (BN000) and unused
+    directives (BN001) get none: neither is fixed by suppressing it."""
     from bnlint.engine import lint_paths
     from bnlint.files import read_source
     from bnlint.fixes import FixMode, still_valid, write_atomically
+    from bnlint.report.model import location
     from bnlint.suppression import add_noqa
 
     run = lint_paths(args.paths, config, _run_options(args, FixMode.NONE))
     added = 0
     for result in run.results:
-        findings = [d for d in result.diagnostics if d.code != SYNTAX_ERROR_CODE]
+        if result.error:
+            print(f"bnlint: error: {result.error}", file=sys.stderr)
+        findings = [d for d in result.diagnostics if d.code not in (SYNTAX_ERROR_CODE, UNUSED_NOQA)]
         if not findings:
             continue
-        source = read_source(Path(result.path))
+        try:
+            source = read_source(Path(result.path))
+        except SourceError as error:  # changed since it was linted
+            print(f"bnlint: error: {error}", file=sys.stderr)
+            continue
         codes_by_line: dict[int, list[str]] = {}
         for diagnostic in findings:
             line = diagnostic.line if source.notebook is None else source.notebook.text_line(diagnostic.cell, diagnostic.line)
             codes_by_line.setdefault(line, []).append(diagnostic.code)
         text, count, skipped = add_noqa(source.text, codes_by_line)
         for line in skipped:
-            print(f"bnlint: {result.path}:{source.locate(line, 1)[0]}: cannot hold a `# noqa` comment "
-                  "(the line ends inside a string or with a backslash); suppress it another way", file=sys.stderr)
+            shown_line, _, cell = source.locate(line, 1)
+            print(f"bnlint: {location(result.path, shown_line, 1, cell)}: cannot hold a `# noqa` comment (the line "
+                  "ends inside a string or with a backslash); suppress it another way", file=sys.stderr)
         original = source.to_bytes(source.text)
         if count and still_valid(text) and write_atomically(source.path, source.to_bytes(text), original):
             added += count

@@ -64,7 +64,7 @@ def test_add_noqa_leaves_a_line_that_cannot_hold_a_comment(project: Path, capsys
     assert check("src/bias.py") == 1
     # the call's first line ends inside a string: a `#` there would be part of the string
     assert check("--add-noqa", "src/bias.py") == 0
-    assert "src/bias.py:4: cannot hold a `# noqa` comment" in capsys.readouterr().err
+    assert "src/bias.py:4:1: cannot hold a `# noqa` comment" in capsys.readouterr().err
     assert (project / "src" / "bias.py").read_text() == inside_string
 
 

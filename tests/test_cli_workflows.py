@@ -245,3 +245,10 @@ def test_fix_removes_unused_noqa_directives_once_asked_for(project: Path, capsys
     assert "1 × BN001 (unused-noqa)" in capsys.readouterr().err
     assert check("--fix", "--report-unused-noqa", "src/clean.py") == 0
     assert (project / "src" / "clean.py").read_text() == stale.replace("BN304, E501", "E501")
+
+
+def test_add_noqa_never_suppresses_an_unused_noqa(project: Path) -> None:
+    stale = CLEAN.replace("nn.BatchNorm2d(64))", "nn.BatchNorm2d(64))  # noqa: BN304")
+    (project / "src" / "clean.py").write_text(stale)
+    assert check("--add-noqa", "--report-unused-noqa", "src/clean.py") == 0
+    assert (project / "src" / "clean.py").read_text() == stale  # BN001 is fixed by removing, not suppressing

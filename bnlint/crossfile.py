@@ -17,7 +17,8 @@ import libcst as cst
 from bnlint.config import Config
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import SourceError
-from bnlint.files import display_path, read_source
+from bnlint.files import read_source
+from bnlint.paths import display_path
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.project import ProjectIndex
 from bnlint.suppression import Suppressions

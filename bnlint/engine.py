@@ -27,12 +27,14 @@ from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
-from bnlint.files import SourceFile, discover, display_path, read_source
+from bnlint.files import SourceFile, discover, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
+from bnlint.paths import display_path
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex, loaded_module, parse
+from bnlint.semantics.loading import ProjectModules, loaded_module, parse
+from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"
@@ -68,6 +70,7 @@ class Linter:
     def __init__(self, config: Config, project: ProjectIndex | None = None) -> None:
         self.config = config
         self.project = project
+        self.modules = ProjectModules(project) if project is not None else None
         self.checks: list[Check] = [check() for check in all_checks() if check.code in config.enabled_codes]
         # Each rule's options, configured or default (`[tool.bnlint.rule-options.BN203]`).
         self.options = {check.code: {name: config.option(check.code, name) for name in check.options}
@@ -89,7 +92,7 @@ class Linter:
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         model = FileModel(str(file_path) if file_path else path, module, text)
         try:
-            Interpreter(model, module_name, is_package, self.project).analyse()
+            Interpreter(model, module_name, is_package, self.modules).analyse()
         except RecursionError:  # pathologically nested code: no model, no findings
             return _Analysis()
         context = CheckContext(model, self.options, project=self.project)

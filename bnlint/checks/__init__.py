@@ -20,7 +20,8 @@ import libcst as cst
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
 from bnlint.semantics.flow import FileModel
-from bnlint.semantics.project import ProjectIndex, loaded_module
+from bnlint.semantics.loading import loaded_module
+from bnlint.semantics.project import ProjectIndex
 from bnlint.semantics.usage import Site
 
 

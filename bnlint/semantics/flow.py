@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import libcst as cst
 
@@ -61,9 +61,6 @@ from bnlint.semantics.values import (
     as_number,
     join,
 )
-
-if TYPE_CHECKING:
-    from bnlint.semantics.project import ProjectIndex
 
 MAX_INLINE_DEPTH = 3
 STEP_BUDGET = 400_000  # statements per file, against pathological input; the heaviest corpus file needs 21k
@@ -156,8 +153,15 @@ class FileModel:
         return (layer for layer in self.layers if layer.path == self.path)
 
 
+class ProjectValues(Protocol):
+    """What the interpreter asks of other project files (bnlint.semantics.loading answers)."""
+
+    def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
+                classes_only: bool = False) -> Value | None: ...
+
+
 class Interpreter:
-    def __init__(self, model: FileModel, module_name: str, is_package: bool, project: ProjectIndex | None) -> None:
+    def __init__(self, model: FileModel, module_name: str, is_package: bool, project: ProjectValues | None) -> None:
         self.model = model
         self.module_name = module_name
         self.is_package = is_package

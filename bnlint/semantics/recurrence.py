@@ -30,7 +30,8 @@ import libcst as cst
 
 from bnlint.semantics.flow import FileModel
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
-from bnlint.semantics.project import BN_TEXT, ProjectIndex, parse
+from bnlint.semantics.loading import parse
+from bnlint.semantics.project import BN_TEXT, ProjectIndex
 from bnlint.semantics.queries import is_batch_norm
 from bnlint.semantics.syntax import children, walk
 from bnlint.semantics.values import Layer
@@ -198,9 +199,8 @@ def _project_class(qualname: str, project: ProjectIndex, hops: int = _MAX_DEPTH)
     path = project.module_path(module_name)
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = project.text(path)
+    if text is None:
         return None
     project.loaded_files.add(path)  # the findings here depend on that file (result cache)
     if BN_TEXT.search(text):  # only a module that names batch norm can hold a class using it

@@ -20,7 +20,7 @@ from bnlint.errors import SourceError
 from bnlint.files import read_source
 from bnlint.paths import display_path
 from bnlint.semantics.names import imports_in_text, module_name_for
-from bnlint.semantics.project import ProjectIndex
+from bnlint.semantics.project.index import ProjectIndex
 from bnlint.suppression import Suppressions
 
 

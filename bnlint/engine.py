@@ -31,10 +31,10 @@ from bnlint.files import SourceFile, discover, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
 from bnlint.paths import display_path
 from bnlint.registry import rule_info
-from bnlint.semantics.flow import FileModel, Interpreter
+from bnlint.semantics.interp.interpreter import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.loading import ProjectModules, loaded_module, parse
-from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex
+from bnlint.semantics.project.index import BN_TEXT, USAGE_TEXT, ProjectIndex
+from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse
 from bnlint.suppression import Suppressions
 
 SYNTAX_ERROR = "BN000"

@@ -19,10 +19,10 @@ import libcst as cst
 
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.loading import loaded_module
-from bnlint.semantics.project import ProjectIndex
-from bnlint.semantics.usage import Site
+from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.usage import Site
+from bnlint.semantics.project.index import ProjectIndex
+from bnlint.semantics.project.loading import loaded_module
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import insert_before, statement_in_function
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import Mode, ModelCall, UsageFacts, model_expression
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.usage import Mode, ModelCall, UsageFacts, model_expression
 
 
 class MissingEval(Check):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import as_call
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
+from bnlint.semantics.catalogue.layers import Framework
 
 
 class ModeSwitchNotCalled(Check):

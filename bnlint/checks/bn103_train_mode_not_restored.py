@@ -11,8 +11,8 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import insert_before
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
 
 
 class TrainModeNotRestored(Check):

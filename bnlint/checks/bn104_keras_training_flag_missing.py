@@ -10,7 +10,8 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import with_keyword
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.keras_usage import (
+from bnlint.semantics.interp.usage import ModelCall
+from bnlint.semantics.questions.keras_usage import (
     described,
     frozen_for_good,
     keras_calls,
@@ -18,7 +19,6 @@ from bnlint.semantics.keras_usage import (
     training_flag,
     training_step,
 )
-from bnlint.semantics.usage import ModelCall
 
 
 class KerasTrainingFlagMissing(Check):

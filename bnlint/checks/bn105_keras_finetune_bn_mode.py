@@ -10,7 +10,8 @@ import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
 from bnlint.checks.bn104_keras_training_flag_missing import training_fix
-from bnlint.semantics.keras_usage import (
+from bnlint.semantics.interp.usage import TrainableWrite
+from bnlint.semantics.questions.keras_usage import (
     built_into,
     called_name,
     frozen_for_good,
@@ -18,7 +19,6 @@ from bnlint.semantics.keras_usage import (
     trainable_writes,
     training_flag,
 )
-from bnlint.semantics.usage import TrainableWrite
 
 
 class KerasFinetuneBnMode(Check):

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.training import (
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.interp.usage import Freeze, ModelValue, UsageFacts
+from bnlint.semantics.questions.training import (
     defines,
     enclosing_class,
     evals_batch_norm,
@@ -20,7 +21,6 @@ from bnlint.semantics.training import (
     thawed,
     whole_model,
 )
-from bnlint.semantics.usage import Freeze, ModelValue, UsageFacts
 
 
 class FrozenBnStillUpdating(Check):

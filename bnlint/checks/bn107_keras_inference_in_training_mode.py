@@ -10,7 +10,7 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import replace_value
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.keras_usage import (
+from bnlint.semantics.questions.keras_usage import (
     deliberate_training_mode,
     described,
     inference_code,

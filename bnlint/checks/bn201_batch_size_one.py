@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.batches import batch_size_source, training_inputs, training_loaders
-from bnlint.semantics.layers import Framework
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.questions.batches import batch_size_source, training_inputs, training_loaders
 
 _CONSEQUENCE = ("batch norm then normalizes each sample with its own statistics (instance normalization) and "
                 "averages single-sample noise into its running statistics")

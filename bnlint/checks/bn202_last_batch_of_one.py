@@ -9,7 +9,7 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import with_keyword
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.batches import TrainingLoader, training_loaders
+from bnlint.semantics.questions.batches import TrainingLoader, training_loaders
 
 # DataLoader's parameters before drop_last: a call passing more positionally sets drop_last there.
 _BEFORE_DROP_LAST = 8

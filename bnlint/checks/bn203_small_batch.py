@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.batches import batch_size_source, training_loaders
+from bnlint.semantics.questions.batches import batch_size_source, training_loaders
 
 
 class SmallBatch(Check):

@@ -9,8 +9,8 @@ import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.training import holds_bn_phrase, holds_live_bn, local_name, only_evaluated
-from bnlint.semantics.usage import ParallelWrap
+from bnlint.semantics.interp.usage import ParallelWrap
+from bnlint.semantics.questions.training import holds_bn_phrase, holds_live_bn, local_name, only_evaluated
 
 _CONVERT = "torch.nn.SyncBatchNorm.convert_sync_batchnorm"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.recurrence import recurrence
+from bnlint.semantics.questions.recurrence import recurrence
 
 _ADVICE = "one set of batch statistics serves every time step; use LayerNorm"
 

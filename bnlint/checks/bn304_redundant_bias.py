@@ -9,9 +9,9 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, HelperUse, NodeFix
 from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Kind
-from bnlint.semantics.queries import bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis
-from bnlint.semantics.values import Layer, Tensor
+from bnlint.semantics.catalogue.layers import Kind
+from bnlint.semantics.interp.values import Layer, Tensor
+from bnlint.semantics.questions.channels import bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis
 
 
 _BLOCKED = "blocked"  # some use needs the bias (or the layer escaped): never redundant

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.layers import Kind
-from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Layer, Op, Tensor, as_number
+from bnlint.semantics.catalogue.layers import Kind
+from bnlint.semantics.interp.values import Layer, Op, Tensor, as_number
+from bnlint.semantics.questions.channels import is_batch_norm
 
 
 def _dropout_name(tensor: Tensor) -> str | None:

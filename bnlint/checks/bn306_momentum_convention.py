@@ -9,8 +9,8 @@ import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework, Kind, LayerSpec
-from bnlint.semantics.values import Param, Value, as_number
+from bnlint.semantics.catalogue.layers import Framework, Kind, LayerSpec
+from bnlint.semantics.interp.values import Param, Value, as_number
 
 def _complement(value: float) -> str:
     return repr(round(1 - value, 10))

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.training import holds_bn_phrase, holds_live_bn
-from bnlint.semantics.usage import OptimizerUse
+from bnlint.semantics.interp.usage import OptimizerUse
+from bnlint.semantics.questions.training import holds_bn_phrase, holds_live_bn
 
 
 class WeightDecayOnBn(Check):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 if TYPE_CHECKING:
-    from bnlint.semantics.layers import LayerSpec
+    from bnlint.semantics.catalogue.layers import LayerSpec
 
 
 class Value:

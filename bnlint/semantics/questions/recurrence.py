@@ -28,13 +28,13 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.flow import FileModel
+from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.values import Layer
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
-from bnlint.semantics.loading import parse
-from bnlint.semantics.project import BN_TEXT, ProjectIndex
-from bnlint.semantics.queries import is_batch_norm
+from bnlint.semantics.project.index import BN_TEXT, ProjectIndex
+from bnlint.semantics.project.loading import parse
+from bnlint.semantics.questions.channels import is_batch_norm
 from bnlint.semantics.syntax import children, walk
-from bnlint.semantics.values import Layer
 
 _TORCH_CELL_BASES = frozenset({"RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"})
 _KERAS_CELL_BASES = frozenset({

@@ -1,4 +1,4 @@
-"""The interpreter's companion for usage facts (bnlint.semantics.usage): it keeps the
+"""The interpreter's companion for usage facts (bnlint.semantics.interp.usage): it keeps the
 context stacks and each model's mode, answers what framework calls and model methods
 return (`DataLoader(...)`, `model.eval()`, `nn.DataParallel(model)`), and records events."""
 
@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence, constructor_presence
-from bnlint.semantics.layers import Framework, Kind
-from bnlint.semantics.usage import (
+from bnlint.semantics.catalogue.constructors import Presence, constructor_presence
+from bnlint.semantics.catalogue.layers import Framework, Kind
+from bnlint.semantics.interp.usage import (
     Context,
     Dataset,
     Freeze,
@@ -35,7 +35,7 @@ from bnlint.semantics.usage import (
     TrainingStep,
     UsageFacts,
 )
-from bnlint.semantics.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
+from bnlint.semantics.interp.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
                                      Sequence_, Tensor, Value, as_number)
 
 _GRAD_CONTEXTS = {

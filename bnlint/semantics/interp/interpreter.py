@@ -17,14 +17,12 @@ from typing import Protocol
 
 import libcst as cst
 
-from bnlint.semantics import layers as catalogue
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.layers import Framework, Kind
-from bnlint.semantics.names import import_bindings
-from bnlint.semantics.presence import PresenceIndex
-from bnlint.semantics.queries import tensor_channels
-from bnlint.semantics.recorder import UsageRecorder
-from bnlint.semantics.usage import (
+from bnlint.semantics.catalogue import layers as catalogue
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework, Kind
+from bnlint.semantics.interp.presence import PresenceIndex
+from bnlint.semantics.interp.recorder import UsageRecorder
+from bnlint.semantics.interp.usage import (
     Dataset,
     GradContext,
     Loader,
@@ -34,7 +32,7 @@ from bnlint.semantics.usage import (
     Site,
     UsageFacts,
 )
-from bnlint.semantics.values import (
+from bnlint.semantics.interp.values import (
     UNKNOWN,
     Arg,
     ArgInfo,
@@ -61,6 +59,8 @@ from bnlint.semantics.values import (
     as_number,
     join,
 )
+from bnlint.semantics.names import import_bindings
+from bnlint.semantics.questions.channels import tensor_channels
 
 MAX_INLINE_DEPTH = 3
 STEP_BUDGET = 400_000  # statements per file, against pathological input; the heaviest corpus file needs 21k
@@ -73,7 +73,7 @@ _MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.
 _METHOD_ORDER = ("__init__", "build", "forward", "call", "__call__")
 _CONCATENATIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"})
 _FORWARD_METHODS = frozenset({"forward", "call", "__call__"})
-# Values of bnlint.semantics.usage whose methods (`model.eval()`, `ds.batch(8)`) matter.
+# Values of bnlint.semantics.interp.usage whose methods (`model.eval()`, `ds.batch(8)`) matter.
 _USAGE_VALUES = (ModelValue, Parameters, Dataset, Loader, GradContext, OptimizerValue)
 
 
@@ -145,7 +145,7 @@ class FileModel:
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)
     attribute_writes: list[AttributeWrite] = field(default_factory=list)
-    usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.usage)
+    usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.interp.usage)
     complete: bool = True  # False when the step budget cut the analysis short
 
     def own_layers(self) -> Iterable[Layer]:
@@ -154,7 +154,7 @@ class FileModel:
 
 
 class ProjectValues(Protocol):
-    """What the interpreter asks of other project files (bnlint.semantics.loading answers)."""
+    """What the interpreter asks of other project files (bnlint.semantics.project.loading answers)."""
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
                 classes_only: bool = False) -> Value | None: ...

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.training import evals_batch_norm, holds_live_bn
-from bnlint.semantics.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
+from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """How models are used: which value holds which model, its train/eval mode along the code,
 and the surroundings of every use (loops, `no_grad`, gradient tapes, the function running).
 
-The interpreter (bnlint.semantics.flow) calls the `UsageRecorder` (bnlint.semantics.recorder)
+The interpreter (bnlint.semantics.interp.interpreter) calls the `UsageRecorder` (bnlint.semantics.interp.recorder)
 as it walks training and evaluation code, inlining helpers with their real arguments, so `evaluate(model, loader)`
 sees the caller's model and `set_eval(model)` switches it at the call site. What is
 recorded is `UsageFacts`: plain events the BN1xx/BN2xx/BN4xx rules read.
@@ -16,9 +16,9 @@ from enum import Enum
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.values import ClassValue, Value
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.values import ClassValue, Value
 
 
 class Mode(str, Enum):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.flow import FileModel, Interpreter
+from bnlint.semantics.interp.interpreter import FileModel, Interpreter
+from bnlint.semantics.interp.values import Value
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import ProjectIndex
-from bnlint.semantics.values import Value
+from bnlint.semantics.project.index import ProjectIndex
 
 _MAX_PARSED = 128
 _PARSED: OrderedDict[tuple[str, int], cst.Module | None] = OrderedDict()

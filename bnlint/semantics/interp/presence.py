@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence, constructor_presence
-from bnlint.semantics.layers import Framework, Kind
+from bnlint.semantics.catalogue.constructors import Presence, constructor_presence
+from bnlint.semantics.catalogue.layers import Framework, Kind
+from bnlint.semantics.interp.values import ClassValue, Const, FunctionValue, LayerRef, ModuleRef, Param, Value
 from bnlint.semantics.syntax import children
-from bnlint.semantics.values import ClassValue, Const, FunctionValue, LayerRef, ModuleRef, Param, Value
 
 # Base classes that make a class a model (or a layer, which is called like one).
 _MODEL_BASES = {

@@ -9,10 +9,10 @@ from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.interp.usage import Mode, ModelValue, UsageFacts
+from bnlint.semantics.interp.values import ClassValue, FunctionValue
 from bnlint.semantics.names import import_bindings
-from bnlint.semantics.usage import Mode, ModelValue, UsageFacts
-from bnlint.semantics.values import ClassValue, FunctionValue
 
 
 def whole_model(model: ModelValue) -> ModelValue:

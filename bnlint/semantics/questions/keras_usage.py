@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import (
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.usage import (
     FunctionalModel,
     ModelCall,
     ModelValue,

@@ -2,7 +2,7 @@
 defines or re-exports, read from its text alone.
 
 Built once per run from the discovered paths (no parsing). Parsing and interpreting another
-file is bnlint.semantics.loading's work.
+file is bnlint.semantics.project.loading's work.
 """
 
 from __future__ import annotations

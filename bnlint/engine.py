@@ -31,7 +31,7 @@ from bnlint.files import SourceFile, discover, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
 from bnlint.paths import display_path
 from bnlint.registry import rule_info
-from bnlint.semantics.interp.interpreter import FileModel, Interpreter
+from bnlint.semantics.interp.interpreter import FileFacts, Interpreter
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project.index import BN_TEXT, USAGE_TEXT, ProjectIndex
 from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse
@@ -76,26 +76,26 @@ class Linter:
         self.options = {check.code: {name: config.option(check.code, name) for name in check.options}
                         for check in self.checks if check.options}
 
-    def analyse(self, text: str, path: str, file_path: Path | None = None) -> _Analysis:
+    def analyse(self, text: str, path: str, file_path: Path | None = None) -> _TextFindings:
         """Findings for a text, in the text's own coordinates, before suppressions, and what
         it saw of shared helpers (see bnlint.crossfile)."""
         if not self._may_matter(text, file_path):
-            return _Analysis(self._syntax_check(text, path))
+            return _TextFindings(self._syntax_check(text, path))
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
         except cst.ParserSyntaxError:
             module = None
         except RecursionError:
-            return _Analysis()
+            return _TextFindings()
         if module is None:
-            return _Analysis(self._syntax_check(text, path))
+            return _TextFindings(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
-        model = FileModel(str(file_path) if file_path else path, module, text)
+        facts = FileFacts(str(file_path) if file_path else path, module, text)
         try:
-            Interpreter(model, module_name, is_package, self.modules).analyse()
-        except RecursionError:  # pathologically nested code: no model, no findings
-            return _Analysis()
-        context = CheckContext(model, self.options, project=self.project)
+            Interpreter(facts, module_name, is_package, self.modules).analyse()
+        except RecursionError:  # pathologically nested code: no facts, no findings
+            return _TextFindings()
+        context = CheckContext(facts, self.options, project=self.project)
         findings = [
             finding
             for check in self.checks
@@ -103,17 +103,17 @@ class Linter:
             if self.config.is_enabled(finding.code, file_path)
         ]
         diagnostics = _to_diagnostics(findings, module, path) if findings else []
-        evidence = [self._evidence(use, model, path) for use in context.helper_uses]
-        return _Analysis(diagnostics, [item for item in evidence if item is not None])
+        evidence = [self._evidence(use, facts, path) for use in context.helper_uses]
+        return _TextFindings(diagnostics, [item for item in evidence if item is not None])
 
-    def _evidence(self, use: HelperUse, model: FileModel, path: str) -> HelperEvidence | None:
+    def _evidence(self, use: HelperUse, facts: FileFacts, path: str) -> HelperEvidence | None:
         index = crossfile.call_index(use.helper, use.node)
         if index is None:
             return None
-        own = use.path == model.path
+        own = use.path == facts.path
         shown = path if own else display_path(Path(use.path))
         diagnostic = None
-        module = model.module if own else loaded_module(use.path)
+        module = facts.module if own else loaded_module(use.path)
         if use.finding is not None:
             if module is None:
                 return None  # the helper's file is no longer at hand: nothing can be placed
@@ -193,7 +193,7 @@ class Linter:
 
 
 @dataclass
-class _Analysis:
+class _TextFindings:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     helper_evidence: list[HelperEvidence] = field(default_factory=list)
 

@@ -19,7 +19,7 @@ import libcst as cst
 
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
-from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.interpreter import FileFacts
 from bnlint.semantics.interp.usage import Site
 from bnlint.semantics.project.index import ProjectIndex
 from bnlint.semantics.project.loading import loaded_module
@@ -57,7 +57,7 @@ class HelperUse:
 
 @dataclass
 class CheckContext:
-    model: FileModel
+    facts: FileFacts
     options: dict[str, Any] = field(default_factory=dict)
     helper_uses: list[HelperUse] = field(default_factory=list)
     project: ProjectIndex | None = None  # the run's files, for rules that look into other files
@@ -65,8 +65,8 @@ class CheckContext:
     def source(self, node: cst.CSTNode, path: str | None = None) -> str:
         """The code of a node of this file, or of the file at `path` that the analysis
         followed a call into."""
-        if path is None or path == self.model.path:
-            return self.model.module.code_for_node(node)
+        if path is None or path == self.facts.path:
+            return self.facts.module.code_for_node(node)
         module = loaded_module(path)
         return module.code_for_node(node) if module is not None else "…"
 
@@ -74,7 +74,7 @@ class CheckContext:
         """A finding at a node seen while following a call: returned when the node is in
         this file; in another file's module-level helper it becomes evidence that stands
         on its own (bnlint.crossfile places it there); elsewhere it cannot be placed."""
-        if site.path == self.model.path:
+        if site.path == self.facts.path:
             return finding
         if site.helper is not None:
             self.helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))

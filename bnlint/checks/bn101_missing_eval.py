@@ -18,9 +18,9 @@ class MissingEval(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
-        for call in context.model.usage.calls:
+        for call in context.facts.usage.calls:
             reason = call.context.inference_reason()
-            if reason is None or call.site.node in reported or not _in_train_mode(call, context.model.usage):
+            if reason is None or call.site.node in reported or not _in_train_mode(call, context.facts.usage):
                 continue
             reported.add(call.site.node)
             placed = context.place(call.site, self._finding(context, call, reason))
@@ -39,9 +39,9 @@ class MissingEval(Check):
         return Finding(self.code, call.site.node, message, self._fix(context, call, expression))
 
     def _fix(self, context: CheckContext, call: ModelCall, expression: cst.BaseExpression | None) -> NodeFix | None:
-        if expression is None or call.site.path != context.model.path:
+        if expression is None or call.site.path != context.facts.path:
             return None
-        statement = statement_in_function(context.model.module, call.site.node)
+        statement = statement_in_function(context.facts.module, call.site.node)
         if statement is None:
             return None
         name = context.source(expression)

@@ -14,7 +14,7 @@ class ModeSwitchNotCalled(Check):
     code = "BN102"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        for switch in context.model.usage.switches:
+        for switch in context.facts.usage.switches:
             if switch.called or switch.model.root.framework is Framework.KERAS:
                 continue
             attribute = switch.attribute

@@ -11,6 +11,7 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import insert_before
 from bnlint.diagnostics import Applicability
+from bnlint.semantics.catalogue.constructors import Presence
 from bnlint.semantics.catalogue.layers import Framework
 from bnlint.semantics.interp.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
 
@@ -19,13 +20,13 @@ class TrainModeNotRestored(Check):
     code = "BN103"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        usage = context.model.usage
+        usage = context.facts.usage
         reported: set[cst.CSTNode] = set()
         for switch in usage.switches:
             if not switch.called or switch.mode is not Mode.EVAL or switch.site.node in reported:
                 continue
             model = switch.model
-            if model.root.framework is Framework.KERAS or model.root.presence.value == "no":
+            if model.root.framework is Framework.KERAS or model.root.presence is Presence.NO:
                 continue
             loop = _epoch_loop(usage, switch)
             if loop is None:
@@ -45,9 +46,9 @@ class TrainModeNotRestored(Check):
 
     def _fix(self, context: CheckContext, model: ModelValue, loop: Loop) -> NodeFix | None:
         """`model.train()` as the first statement of the loop, named as the loop's own code names it."""
-        if loop.path != context.model.path:
+        if loop.path != context.facts.path:
             return None
-        expression = _name_in_loop(context.model.usage, model, loop)
+        expression = _name_in_loop(context.facts.usage, model, loop)
         body = loop.node.body
         if expression is None or not isinstance(body, cst.IndentedBlock) or not body.body:
             return None

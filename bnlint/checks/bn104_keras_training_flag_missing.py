@@ -25,7 +25,7 @@ class KerasTrainingFlagMissing(Check):
     code = "BN104"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        facts = context.model.usage
+        facts = context.facts.usage
         reported: set[cst.CSTNode] = set()
         for call in keras_calls(facts):
             model = call.model
@@ -36,7 +36,7 @@ class KerasTrainingFlagMissing(Check):
             if where is None or frozen_for_good(trainable_writes(facts, model)):
                 continue
             reported.add(call.site.node)
-            message = (f"{described(call, context.model)} is called {where} without `training=True`: Keras then "
+            message = (f"{described(call, context.facts)} is called {where} without `training=True`: Keras then "
                        f"runs its batch norm in inference mode, so it normalizes with the moving statistics and "
                        f"never updates them from the training batches")
             placed = context.place(call.site, Finding(self.code, call.site.node, message, training_fix(call, True)))

@@ -25,7 +25,7 @@ class KerasFinetuneBnMode(Check):
     code = "BN105"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        facts = context.model.usage
+        facts = context.facts.usage
         reported: set[cst.CSTNode] = set()
         for call in keras_calls(facts):
             base = call.model.root
@@ -39,7 +39,7 @@ class KerasFinetuneBnMode(Check):
             if frozen_for_good(writes):
                 continue
             reported.add(call.site.node)
-            message = (f"pretrained `{called_name(call, context.model)}` ({base.label}) is called without "
+            message = (f"pretrained `{called_name(call, context.facts)}` ({base.label}) is called without "
                        f"`training=False` while building a functional model and {_trainable(context, writes)}: "
                        f"`fit()` then runs its batch norm in training mode, replacing the pretrained statistics "
                        f"with those of the new data's batches")
@@ -53,7 +53,7 @@ def _trainable(context: CheckContext, writes: list[TrainableWrite]) -> str:
     unfreezing = next((write for write in writes if write.value is not False), None)
     if unfreezing is None:
         return "is trainable (Keras layers are, unless `trainable = False`)"
-    if unfreezing.site.path != context.model.path:
+    if unfreezing.site.path != context.facts.path:
         return "is made trainable later"
     written = context.source(unfreezing.site.node)
     if unfreezing.value:

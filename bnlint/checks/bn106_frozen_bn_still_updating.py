@@ -27,7 +27,7 @@ class FrozenBnStillUpdating(Check):
     code = "BN106"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        usage = context.model.usage
+        usage = context.facts.usage
         reported: set[cst.CSTNode] = set()
         for freeze in usage.freezes:
             frozen = freeze.model
@@ -56,12 +56,12 @@ class FrozenBnStillUpdating(Check):
         whole = whole_model(frozen)
         if whole.cls is not None and (overrides_train(whole.cls) or evals_batch_norm(whole.cls.node)):
             return None  # the model's own train() (or a freeze_bn() method) re-freezes it
-        if evals_batch_norm(context.model.module):
+        if evals_batch_norm(context.facts.module):
             return None  # this file puts batch-norm layers back in eval mode itself
         if runs_in_train_mode(usage, frozen):
             return f"`{whole.label}` still runs in train mode for training"
-        here = freeze.site.path == context.model.path
-        owner = enclosing_class(context.model.module, freeze.site.node) if here else None
+        here = freeze.site.path == context.facts.path
+        owner = enclosing_class(context.facts.module, freeze.site.node) if here else None
         if owner is None or not (defines(owner, "forward") or defines(owner, "training_step")):
             return None  # not a module (or LightningModule) freezing a part of itself
         if defines(owner, "train") or switched_to_eval(usage, frozen):

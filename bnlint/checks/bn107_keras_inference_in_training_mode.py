@@ -24,14 +24,14 @@ class KerasInferenceInTrainingMode(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
-        for call in keras_calls(context.model.usage):
+        for call in keras_calls(context.facts.usage):
             if call.site.node in reported or training_flag(call) is not True or call.training is None:
                 continue
             where = inference_code(call)
             if where is None or deliberate_training_mode(call):
                 continue
             reported.add(call.site.node)
-            message = (f"{described(call, context.model)} is called with `training=True` {where}: its batch norm "
+            message = (f"{described(call, context.facts)} is called with `training=True` {where}: its batch norm "
                        f"normalizes with this batch's statistics instead of the moving ones and updates the moving "
                        f"statistics from evaluation data")
             fix = NodeFix(Applicability.SAFE, "Pass training=False", (replace_value(call.training, "False"),))

@@ -24,18 +24,18 @@ class BatchSizeOne(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             anchor = training.batch_anchor
             if training.batch_size != 1 or anchor in reported:
                 continue
             reported.add(anchor)
-            source = batch_size_source(training, context.model.module)
+            source = batch_size_source(training, context.facts.module)
             message = (f"`{training.model.label}` is trained on batches of one sample ({source}): {_CONSEQUENCE}; "
                        f"{_ONE_VALUE[training.loader.framework]}")
             finding = context.place(training.loader.site, Finding(self.code, anchor, message))
             if finding is not None:
                 yield finding
-        for item in training_inputs(context.model, batch=1):
+        for item in training_inputs(context.facts, batch=1):
             if item.node in reported:
                 continue
             reported.add(item.node)

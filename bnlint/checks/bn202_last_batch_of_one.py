@@ -20,7 +20,7 @@ class LastBatchOfOne(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             loader = training.loader
             length, batch = loader.dataset_length, training.batch_size
             if loader.kind != "DataLoader" or length is None or batch is None or batch < 2:  # 1: BN201's

@@ -19,12 +19,12 @@ class SmallBatch(Check):
     def check(self, context: CheckContext) -> Iterator[Finding]:
         threshold = context.options[self.code]["threshold"]
         reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             batch, anchor = training.batch_size, training.batch_anchor
             if batch is None or not 2 <= batch < threshold or anchor in reported:
                 continue
             reported.add(anchor)
-            source = batch_size_source(training, context.model.module)
+            source = batch_size_source(training, context.facts.module)
             message = (f"`{training.model.label}` is trained on batches of {batch} samples ({source}), fewer than "
                        f"{threshold}: batch-norm statistics over so few samples are noisy and hurt accuracy; consider "
                        f"GroupNorm or LayerNorm, or SyncBatchNorm to pool the batches of several devices")

@@ -19,7 +19,7 @@ class MultiDeviceWithoutSyncBn(Check):
     code = "BN204"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        usage = context.model.usage
+        usage = context.facts.usage
         reported: set[cst.CSTNode] = set()
         for wrap in usage.wraps:
             model = wrap.model
@@ -44,9 +44,9 @@ class MultiDeviceWithoutSyncBn(Check):
     @staticmethod
     def _fix(context: CheckContext, wrap: ParallelWrap) -> NodeFix | None:
         call = wrap.site.node
-        if wrap.site.path != context.model.path or not isinstance(call, cst.Call):
+        if wrap.site.path != context.facts.path or not isinstance(call, cst.Call):
             return None
-        spelled = local_name(context.model.module, _CONVERT)
+        spelled = local_name(context.facts.module, _CONVERT)
         wrapped = next((arg for arg in call.args if arg.keyword is None or arg.keyword.value == "module"), None)
         if spelled is None or wrapped is None or wrapped.star:
             return None

@@ -34,7 +34,7 @@ class NumFeaturesMismatch(Check):
     code = "BN302"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        for bn in context.model.own_layers():
+        for bn in context.facts.own_layers():
             if not is_batch_norm(bn) or has_unknown_arguments(bn):
                 continue
             if bn.spec.framework is Framework.TORCH:

@@ -33,7 +33,7 @@ class BnDimensionMismatch(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         by_node: dict[cst.Call, list[Layer]] = {}
-        for layer in context.model.own_layers():
+        for layer in context.facts.own_layers():
             if is_batch_norm(layer) and layer.spec.framework is Framework.TORCH and not layer.spec.functional:
                 by_node.setdefault(layer.node, []).append(layer)
         for node, instances in by_node.items():

@@ -27,7 +27,7 @@ class DropoutBeforeBn(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported = set()
-        for bn in context.model.own_layers():
+        for bn in context.facts.own_layers():
             if not is_batch_norm(bn) or bn.node in reported:
                 continue
             for tensor in bn.inputs:

@@ -44,7 +44,7 @@ class MomentumConvention(Check):
             yield self._finding(site, momentum, torch)
 
     def _sites(self, context: CheckContext) -> Iterator[_Site]:
-        model = context.model
+        model = context.facts
         arguments = [(layer.spec, layer.args.get("momentum")) for layer in [*model.own_layers(), *model.functional_bn]]
         arguments += [(ref.spec, ref.bound.get("momentum")) for ref in model.partials]
         for spec, info in arguments:

@@ -17,7 +17,7 @@ class WeightDecayOnBn(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
-        for optimizer in context.model.usage.optimizers:
+        for optimizer in context.facts.usage.optimizers:
             model = optimizer.model
             if optimizer.site.node in reported or model is None or not holds_live_bn(model):
                 continue

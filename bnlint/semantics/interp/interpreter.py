@@ -50,7 +50,7 @@ from bnlint.semantics.interp.values import (
     Narrowed,
     Op,
     Param,
-    Sequence_,
+    LayerSequence,
     Tensor,
     Use,
     Unknown,
@@ -96,7 +96,7 @@ class _BoundMethod(Value):
 
 @dataclass
 class Frame:
-    """One activation: local bindings, the enclosing scopes, and what `return` produced."""
+    """One run of a function body (or the module's): local bindings, the enclosing scopes, and what `return` produced."""
 
     scopes: tuple[dict[str, Value], ...]
     path: str  # the file whose code runs in this frame
@@ -135,7 +135,7 @@ class Frame:
 
 
 @dataclass
-class FileModel:
+class FileFacts:
     """What the interpreter learned about one file: the input rules read."""
 
     path: str
@@ -161,8 +161,8 @@ class ProjectValues(Protocol):
 
 
 class Interpreter:
-    def __init__(self, model: FileModel, module_name: str, is_package: bool, project: ProjectValues | None) -> None:
-        self.model = model
+    def __init__(self, facts: FileFacts, module_name: str, is_package: bool, project: ProjectValues | None) -> None:
+        self.facts = facts
         self.module_name = module_name
         self.is_package = is_package
         self.project = project
@@ -182,23 +182,23 @@ class Interpreter:
         self.bodies: list[int] = []
         self.body_count = 0
         self.presence = PresenceIndex(self._resolve_in, self._definition, self._bases)
-        self.usage = UsageRecorder(model.usage, self._model_class)
+        self.recorder = UsageRecorder(facts.usage, self._model_class)
 
     # ----- entry points -------------------------------------------------------------------
 
     def load_module(self) -> dict[str, Value]:
         """Execute the module body only: bindings other files import."""
-        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+        frame = Frame(scopes=(), path=self.facts.path, locals=self.globals)
         try:
-            self._exec_block(self.model.module.body, frame, collect=False)
+            self._exec_block(self.facts.module.body, frame, collect=False)
         except _BudgetExceeded:
-            self.model.complete = False
+            self.facts.complete = False
         return self.globals
 
-    def analyse(self) -> FileModel:
-        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+    def analyse(self) -> FileFacts:
+        frame = Frame(scopes=(), path=self.facts.path, locals=self.globals)
         try:
-            self._exec_block(self.model.module.body, frame, collect=True)
+            self._exec_block(self.facts.module.body, frame, collect=True)
             while self.pending:
                 value = self.pending.pop(0)
                 if isinstance(value, FunctionValue):
@@ -206,8 +206,8 @@ class Interpreter:
                 elif isinstance(value, ClassValue):
                     self._analyse_class(value)
         except _BudgetExceeded:
-            self.model.complete = False
-        return self.model
+            self.facts.complete = False
+        return self.facts
 
     # ----- statements ---------------------------------------------------------------------
 
@@ -216,11 +216,11 @@ class Interpreter:
         the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
-        modes_before = self.usage.snapshot()
+        modes_before = self.recorder.snapshot()
         branches, attributes, modes = [], [], []
         for body in bodies:
             branch = frame.branch()
-            self.usage.restore(modes_before)
+            self.recorder.restore(modes_before)
             if instance is not None:
                 instance.attributes.clear()
                 instance.attributes.update(before)
@@ -231,11 +231,11 @@ class Interpreter:
             finally:
                 self.bodies.pop()
             branches.append(branch)
-            modes.append(self.usage.snapshot())
+            modes.append(self.recorder.snapshot())
             if instance is not None:
                 attributes.append(dict(instance.attributes))
         frame.merge(*branches, joiner=self._join)
-        self.usage.join(modes_before, modes)
+        self.recorder.join(modes_before, modes)
         if instance is None:
             return
         instance.attributes.clear()
@@ -301,14 +301,14 @@ class Interpreter:
             iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
                 self._assign(node.target, self._element_of(iterated), frame)
-            running = self.usage.loop(node, frame.path, iterated)
+            running = self.recorder.loop(node, frame.path, iterated)
 
             def loop(branch: Frame) -> None:
-                self.usage.loops.append(running)
+                self.recorder.loops.append(running)
                 try:
                     self._exec_block(node.body.body, branch, collect)
                 finally:
-                    self.usage.loops.pop()
+                    self.recorder.loops.pop()
                 if node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
@@ -317,7 +317,7 @@ class Interpreter:
             entered = []
             for item in node.items:
                 value = self._eval(item.item, frame)
-                if self.usage.enter(value):
+                if self.recorder.enter(value):
                     entered.append(value)
                 if item.asname is not None:
                     kept = isinstance(value, (ModuleRef, GradContext))
@@ -326,7 +326,7 @@ class Interpreter:
                 self._exec_block(node.body.body, frame, collect)
             finally:
                 for value in reversed(entered):
-                    self.usage.leave(value)
+                    self.recorder.leave(value)
         elif isinstance(node, cst.Try):
             self._exec_block(node.body.body, frame, collect)
             if node.handlers:
@@ -361,7 +361,7 @@ class Interpreter:
         elif isinstance(node, cst.Expr):
             expression = node.value
             if isinstance(expression, cst.Attribute) and expression.attr.value in ("eval", "train"):
-                self.usage.bare_switch(self._eval(expression.value, frame), expression, self._site(expression, frame))
+                self.recorder.bare_switch(self._eval(expression.value, frame), expression, self._site(expression, frame))
             else:
                 self._eval(expression, frame)
         elif isinstance(node, cst.Return):
@@ -380,11 +380,11 @@ class Interpreter:
     def _record_layer_write(self, target: cst.BaseExpression, value: Value, node: cst.BaseExpression,
                             frame: Frame) -> None:
         """`m.momentum = 0.9` where `m` passed `isinstance(m, nn.BatchNorm2d)`."""
-        if not isinstance(target, cst.Attribute) or frame.path != self.model.path:
+        if not isinstance(target, cst.Attribute) or frame.path != self.facts.path:
             return
         owner = self._eval(target.value, frame)
         if isinstance(owner, Narrowed):
-            self.model.attribute_writes.append(AttributeWrite(owner.spec, target.attr.value, value, node))
+            self.facts.attribute_writes.append(AttributeWrite(owner.spec, target.attr.value, value, node))
 
     def _narrowing(self, test: cst.BaseExpression, frame: Frame) -> tuple[str, Value] | None:
         """`isinstance(name, BNClass)` or `isinstance(name, (nn.BatchNorm1d, nn.BatchNorm2d))`:
@@ -407,7 +407,7 @@ class Interpreter:
             if isinstance(owner, Instance):
                 owner.attributes[target.attr.value] = value
             else:
-                self.usage.attribute_write(owner, target.attr.value, value, self._site(target, frame))
+                self.recorder.attribute_write(owner, target.attr.value, value, self._site(target, frame))
                 self._escape(value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             items = value.items if isinstance(value, ListValue) and len(value.items) == len(target.elements) else None
@@ -462,7 +462,7 @@ class Interpreter:
         self.analysed.add(id(cls.node))
         instance = Instance(cls)
         if self._is_sequential_class(cls):
-            instance.sequence = Sequence_([])
+            instance.sequence = LayerSequence([])
         methods = [name for name in _METHOD_ORDER if self._class_member(cls, name) is not None]
         methods += [
             statement.name.value
@@ -481,7 +481,7 @@ class Interpreter:
             if id(function.node) in self.analysed:
                 return
             self.analysed.add(id(function.node))
-        self.usage.begin_activation()
+        self.recorder.begin_standalone_run()
         frame = self._new_frame(function, depth=0)
         for param, skip_self in self._params(function):
             if skip_self:
@@ -521,14 +521,14 @@ class Interpreter:
         # `@torch.no_grad()` / `@torch.inference_mode()` run the body in that context.
         decorators = [self._eval(decorator.decorator, Frame(function.scope, function.path))
                       for decorator in function.node.decorators]
-        contexts = [value for value in decorators if self.usage.enter(self._context_of(value))]
-        self.usage.functions.append(function.node.name.value)
+        contexts = [value for value in decorators if self.recorder.enter(self._context_of(value))]
+        self.recorder.functions.append(function.node.name.value)
         try:
             self._exec_block(statements, frame, collect=frame.depth == 0)
         finally:
-            self.usage.functions.pop()
+            self.recorder.functions.pop()
             for value in reversed(contexts):
-                self.usage.leave(self._context_of(value))
+                self.recorder.leave(self._context_of(value))
         result: Value | None = None
         for value in frame.returns:
             result = value if result is None else join(result, value)
@@ -543,7 +543,7 @@ class Interpreter:
         signature = (key, tuple(type(arg.value).__name__ for arg in args))
         if signature in self.inert:
             return self.inert[signature]
-        events, usage_events = self.events, self.usage.count
+        events, usage_events = self.events, self.recorder.count
         frame = self._new_frame(function, depth + 1)
         params = self._params(function)
         positional = [param for param, skip in params if not skip and param.star == "" and param not in
@@ -574,7 +574,7 @@ class Interpreter:
             result = self._run_body(function, frame)
         finally:
             self.active.discard(key)
-        if self.events == events and self.usage.count == usage_events and isinstance(result, (Const, Count, Unknown)):
+        if self.events == events and self.recorder.count == usage_events and isinstance(result, (Const, Count, Unknown)):
             self.inert[signature] = result
         return result
 
@@ -688,8 +688,8 @@ class Interpreter:
         if isinstance(base, Param) and isinstance(base.default, (LayerRef, ModuleRef)):
             return self._attribute(base.default, name)
         if isinstance(base, ModelValue):
-            return self.usage.attribute(base, name)
-        if isinstance(base, (Tensor, ListValue, Sequence_, _Super, DictValue)):
+            return self.recorder.attribute(base, name)
+        if isinstance(base, (Tensor, ListValue, LayerSequence, _Super, DictValue)):
             return _BoundMethod(base, name)
         return UNKNOWN
 
@@ -735,14 +735,14 @@ class Interpreter:
             for arg in call.args
         ]
         if isinstance(call.func, cst.Attribute):
-            self.usage.training_step(call.func, self._site(call, frame))
+            self.recorder.training_step(call.func, self._site(call, frame))
         return self._apply(callee, args, call, frame)
 
     def _apply(self, callee: Value, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         if isinstance(callee, Param):
             if isinstance(callee.default, (LayerRef, FunctionValue, ClassValue)):
                 return self._apply(callee.default, args, call, frame)
-            model = self.usage.called_parameter(callee, call)
+            model = self.recorder.called_parameter(callee, call)
             if model is not None:
                 return self._use_model(model, args, call, frame)
             return self._unknown_call(args, "call")
@@ -750,14 +750,14 @@ class Interpreter:
             return self._construct(callee, args, call, frame)
         if isinstance(callee, Layer):
             return self._apply_layer(callee, _first_positional(args))
-        if isinstance(callee, Sequence_):
-            if not self.usage.in_model_code:
-                model = self.usage.model_of(callee, as_model=True)
+        if isinstance(callee, LayerSequence):
+            if not self.recorder.in_model_code:
+                model = self.recorder.model_of(callee, as_model=True)
                 assert model is not None
-                self.usage.call(self._site(call, frame), model, args)
+                self.recorder.call(self._site(call, frame), model, args)
             return self._apply_sequence(callee, _first_positional(args))
         if isinstance(callee, FunctionValue):
-            self.usage.arguments(args, frame.path, frame.helper)
+            self.recorder.arguments(args, frame.path, frame.helper)
             return self._invoke(callee, args, call, frame.depth)
         if isinstance(callee, ClassValue):
             return self._instantiate(callee, args, call, frame)
@@ -766,7 +766,7 @@ class Interpreter:
         if isinstance(callee, Instance):
             if callee.sequence is not None:
                 return self._apply_sequence(callee.sequence, _first_positional(args))
-            model = self.usage.model_of(callee)
+            model = self.recorder.model_of(callee)
             if model is not None:
                 return self._use_model(model, args, call, frame)
             return self._unknown_call(args, "module")
@@ -780,10 +780,10 @@ class Interpreter:
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
             # Inside a model's own code, another file's class builds a submodule: no use to follow.
-            definition = None if self.usage.in_model_code else self._definition(callee)
+            definition = None if self.recorder.in_model_code else self._definition(callee)
             if isinstance(definition, ClassValue):
                 return self._instantiate(definition, args, call, frame)
-            used = self.usage.external(callee.qualname, args, self._site(call, frame))
+            used = self.recorder.external(callee.qualname, args, self._site(call, frame))
             if used is not None:
                 return used
             return self._known_function(callee.qualname, args, call, frame)
@@ -792,8 +792,8 @@ class Interpreter:
     def _instantiate(self, cls: ClassValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         """`Net()` builds a model whose content the presence index knows; an instance of
         any other class (a trainer) gets its `__init__` run, so that its methods see
-        `self.model`."""
-        model = self.usage.construct_class(cls, args, self._site(call, frame))
+        `self.facts`."""
+        model = self.recorder.construct_class(cls, args, self._site(call, frame))
         if model is not None:
             self._escape_args(args)
             return model
@@ -810,9 +810,9 @@ class Interpreter:
         for arg in args:
             if isinstance(arg.value, Tensor):
                 self._consume(arg.value, "module")
-        if self.usage.in_model_code:
+        if self.recorder.in_model_code:
             return Tensor(Op("module"))
-        return self.usage.call(self._site(call, frame), model, args)
+        return self.recorder.call(self._site(call, frame), model, args)
 
     def _site(self, node: cst.CSTNode, frame: Frame) -> Site:
         return Site(node, frame.path, frame.helper)
@@ -820,7 +820,7 @@ class Interpreter:
     def _context_of(self, decorator: Value) -> Value:
         """`@torch.no_grad` written without parentheses is the context itself."""
         if isinstance(decorator, ModuleRef):
-            return self.usage.grad_context(decorator.qualname, []) or decorator
+            return self.recorder.grad_context(decorator.qualname, []) or decorator
         return decorator
 
     def _resolve_in(self, expression: cst.BaseExpression, definition: ClassValue | FunctionValue) -> Value:
@@ -864,8 +864,8 @@ class Interpreter:
         if qualname == "functools.partial" and args and isinstance(args[0].value, LayerRef):
             base = args[0].value
             ref = LayerRef(base.spec, {**base.bound, **self._bind(base.spec, args[1:])}, call)
-            if frame.path == self.model.path:
-                self.model.partials.append(ref)
+            if frame.path == self.facts.path:
+                self.facts.partials.append(ref)
             return ref
         if qualname in ("collections.OrderedDict", "builtins.dict"):
             pairs = [pair for pair in (self._items_of(args[0].value) if args and args[0].keyword is None else [])
@@ -926,14 +926,14 @@ class Interpreter:
     def _method(self, method: _BoundMethod, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         receiver, name = method.receiver, method.name
         # A method kept in a variable (`switch = model.eval; switch()`) is left alone.
-        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, Sequence_)) and isinstance(call.func, cst.Attribute):
-            used = self.usage.method(receiver, name, args, self._site(call, frame), call.func)
+        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, LayerSequence)) and isinstance(call.func, cst.Attribute):
+            used = self.recorder.method(receiver, name, args, self._site(call, frame), call.func)
             if used is not None:
                 for arg in args:
                     if isinstance(arg.value, Tensor):
                         self._consume(arg.value, name)
                 return used
-            if not isinstance(receiver, (Instance, Sequence_)):
+            if not isinstance(receiver, (Instance, LayerSequence)):
                 return self._unknown_call(args, name)
         if isinstance(receiver, Tensor):
             if name in catalogue.SHAPE_OPS:
@@ -957,7 +957,7 @@ class Interpreter:
             else:
                 self._add_to_list(receiver, [args[-1].value])
             return Const(None)
-        if isinstance(receiver, Sequence_) and name in _CONTAINER_METHODS and args:
+        if isinstance(receiver, LayerSequence) and name in _CONTAINER_METHODS and args:
             self._extend_sequence(receiver, [(args[-1].value, self._optional_group(receiver.depth))])
             return Const(None)
         if isinstance(receiver, Instance) and name in ("add_module", "register_module") and len(args) == 2:
@@ -1015,19 +1015,19 @@ class Interpreter:
     def _construct(self, ref: LayerRef, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         spec = ref.spec
         if spec.kind is Kind.CONTAINER:
-            sequence = Sequence_([], depth=len(self.bodies))
+            sequence = LayerSequence([], depth=len(self.bodies))
             self._extend_sequence(sequence, self._sequence_items(args))
             return sequence
         self.events += 1
         layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, frame.path, frame.helper)
         if spec.functional:
-            if frame.path == self.model.path:
-                self.model.functional_bn.append(layer)
+            if frame.path == self.facts.path:
+                self.facts.functional_bn.append(layer)
             tensor = _first_positional(args)
             if isinstance(tensor, Tensor):
                 self._consume(tensor, spec.name)
             return Tensor(Op(spec.name))
-        self.model.layers.append(layer)
+        self.facts.layers.append(layer)
         return layer
 
     def _sequence_items(self, args: list[Arg]) -> list[tuple[Value, tuple[int, ...]]]:
@@ -1057,7 +1057,7 @@ class Interpreter:
         target.items[position:position] = items
         target.optional[position:position] = [group] * len(items)
 
-    def _extend_sequence(self, sequence: Sequence_, items: list[tuple[Value, tuple[int, ...]]]) -> None:
+    def _extend_sequence(self, sequence: LayerSequence, items: list[tuple[Value, tuple[int, ...]]]) -> None:
         """Feed items one after another. When an optional group of items ends (the body of
         an if or loop that added them), what came before the group may flow on directly
         too, so both are joined."""
@@ -1082,7 +1082,7 @@ class Interpreter:
     def _entry_layers(self, item: Value) -> list[Layer]:
         if isinstance(item, Layer):
             return [item]
-        if isinstance(item, Sequence_):
+        if isinstance(item, LayerSequence):
             return list(item.entry)
         if isinstance(item, Instance) and item.sequence is not None:
             return list(item.sequence.entry)
@@ -1091,7 +1091,7 @@ class Interpreter:
     def _feed(self, item: Value, tensor: Tensor) -> Tensor:
         if isinstance(item, Layer):
             return self._apply_layer(item, tensor)
-        if isinstance(item, Sequence_):
+        if isinstance(item, LayerSequence):
             return self._apply_sequence(item, tensor)
         if isinstance(item, Instance) and item.sequence is not None:
             return self._apply_sequence(item.sequence, tensor)
@@ -1113,7 +1113,7 @@ class Interpreter:
             tensor.producer.uses.append(Use(layer, tensor.via))
         return Tensor(layer, rank=_output_rank(layer, tensor))
 
-    def _apply_sequence(self, sequence: Sequence_, value: Value) -> Tensor:
+    def _apply_sequence(self, sequence: LayerSequence, value: Value) -> Tensor:
         tensor = value if isinstance(value, Tensor) else Tensor()
         for layer in sequence.entry:
             layer.inputs.append(tensor)
@@ -1128,11 +1128,11 @@ class Interpreter:
 
     def _escape(self, value: Value) -> None:
         """The value reaches code we cannot follow: its consumers become unknowable."""
-        if isinstance(value, (Layer, Sequence_, ListValue, DictValue, Tensor)):
+        if isinstance(value, (Layer, LayerSequence, ListValue, DictValue, Tensor)):
             self.events += 1
         if isinstance(value, Layer):
             value.escaped = True
-        elif isinstance(value, Sequence_):
+        elif isinstance(value, LayerSequence):
             self._consume(value.output, "escape")
         elif isinstance(value, (ListValue, DictValue)):
             for item in value.items:
@@ -1157,13 +1157,13 @@ class Interpreter:
     def _items_of(self, value: Value) -> list[Value]:
         if isinstance(value, (ListValue, DictValue)):
             return list(value.items)
-        if isinstance(value, Sequence_):
+        if isinstance(value, LayerSequence):
             return [value]
         self._escape(value)
         return [UNKNOWN]
 
     def _element_of(self, value: Value) -> Value:
-        element = self.usage.element(value)
+        element = self.recorder.element(value)
         if element is not None:
             return element
         if isinstance(value, (ListValue, DictValue)):

@@ -36,7 +36,7 @@ from bnlint.semantics.interp.usage import (
     UsageFacts,
 )
 from bnlint.semantics.interp.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
-                                     Sequence_, Tensor, Value, as_number)
+                                     LayerSequence, Tensor, Value, as_number)
 
 _GRAD_CONTEXTS = {
     "torch.no_grad": Grad.NO_GRAD,
@@ -148,7 +148,7 @@ class UsageRecorder:
         # Each function analysed on its own (parameters unknown) is a run of its own: a model
         # another run built (in `__init__`, read back through `self`) may have been switched
         # by code in between, so only the run that built a model knows it is in train mode.
-        self.activation = 0
+        self.standalone_runs = 0
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
         self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
@@ -188,16 +188,16 @@ class UsageRecorder:
         else:
             self.grads.pop()
 
-    def begin_activation(self) -> None:
+    def begin_standalone_run(self) -> None:
         """A function analysed on its own: no mode is known at its start."""
-        self.activation += 1
+        self.standalone_runs += 1
         self.modes = {}
 
     def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
-        fresh = root.fresh and root.built_in == self.activation and root.framework is Framework.TORCH
+        fresh = root.fresh and root.built_in == self.standalone_runs and root.framework is Framework.TORCH
         return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
 
     def snapshot(self) -> dict[int, tuple[Mode, ModeSwitch | None]]:
@@ -230,9 +230,9 @@ class UsageRecorder:
             if found is None:
                 return None
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value, cls=value.cls))
-        if isinstance(value, Sequence_) and as_model:
+        if isinstance(value, LayerSequence) and as_model:
             return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
-                                                          "Sequential", fresh=True, built_in=self.activation))
+                                                          "Sequential", fresh=True, built_in=self.standalone_runs))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
@@ -249,7 +249,7 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.activation)
+        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.standalone_runs)
         outputs = _argument(args, "outputs", 1)
         if found[1] is Framework.KERAS and outputs is not None and isinstance(outputs.value, (Tensor, ListValue)):
             if output_presence(outputs.value, self.tensor_models) is Presence.YES:
@@ -321,7 +321,7 @@ class UsageRecorder:
                 outputs = _argument(args, "outputs", 1)
                 traced = outputs.value if outputs else UNKNOWN
                 presence = output_presence(traced, self.tensor_models)
-                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.activation)
+                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.standalone_runs)
                 self._functional(model, traced, site)
                 return model
             if short in _KERAS_LOADERS:
@@ -366,7 +366,7 @@ class UsageRecorder:
                 weights is not None and not (isinstance(weights.value, Const) and weights.value.value is None))
         # transformers' `from_pretrained` returns the model already in eval mode.
         fresh = not qualname.endswith(".from_pretrained")
-        return ModelValue(presence, framework, qualname, call, fresh=fresh, built_in=self.activation,
+        return ModelValue(presence, framework, qualname, call, fresh=fresh, built_in=self.standalone_runs,
                           pretrained=loaded or not fresh, zoo=presence is Presence.UNKNOWN)
 
     def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
@@ -501,7 +501,7 @@ class UsageRecorder:
         if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
             frozen = _literal_bool(value) is False
             (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
-        model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, Sequence_)) else None
+        model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, LayerSequence)) else None
         if model is not None and name == "trainable":
             self.facts.trainables.append(TrainableWrite(site, model, _literal_bool(value), self.context()))
 
@@ -553,14 +553,14 @@ def _label(expression: cst.BaseExpression) -> str:
     return "model"
 
 
-def sequence_presence(sequence: Sequence_) -> Presence:
+def sequence_presence(sequence: LayerSequence) -> Presence:
     """Whether an `nn.Sequential` / `keras.Sequential` holds batch norm."""
     found = Presence.NO
     for item in sequence.items:
         if isinstance(item, Layer):
             if item.spec.kind is Kind.BATCH_NORM:
                 return Presence.YES
-        elif isinstance(item, Sequence_):
+        elif isinstance(item, LayerSequence):
             inner = sequence_presence(item)
             if inner is Presence.YES:
                 return inner
@@ -574,11 +574,11 @@ def sequence_presence(sequence: Sequence_) -> Presence:
     return found
 
 
-def sequence_framework(sequence: Sequence_) -> Framework | None:
+def sequence_framework(sequence: LayerSequence) -> Framework | None:
     """The framework of an `nn.Sequential` / `keras.Sequential`: that of its first item that says."""
     for item in sequence.items:
         framework = (item.spec.framework if isinstance(item, Layer) else sequence_framework(item)
-                     if isinstance(item, Sequence_) else item.framework if isinstance(item, ModelValue) else None)
+                     if isinstance(item, LayerSequence) else item.framework if isinstance(item, ModelValue) else None)
         if framework is not None:
             return framework
     return None

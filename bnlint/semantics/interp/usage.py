@@ -73,7 +73,7 @@ class ModelValue(Value):
     label: str  # how messages name it: `Net`, `torchvision.models.resnet50`
     node: cst.CSTNode | None = None  # where it was built
     fresh: bool = False  # built by the code analysed, so in train mode (torch modules start training)
-    built_in: int = 0  # the run (see UsageRecorder.activation) that built it
+    built_in: int = 0  # the standalone run (UsageRecorder.standalone_runs) that built it
     pretrained: bool = False  # keras.applications / a loaded model
     zoo: bool = False  # from a model zoo or a file: content unknown statically, but a real network
     inner: ModelValue | None = None  # what a wrapper wraps

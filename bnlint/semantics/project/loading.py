@@ -12,7 +12,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.interp.interpreter import FileModel, Interpreter
+from bnlint.semantics.interp.interpreter import FileFacts, Interpreter
 from bnlint.semantics.interp.values import Value
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project.index import ProjectIndex
@@ -83,7 +83,7 @@ class ProjectModules:
         if module is None:
             return None
         name, is_package = module_name_for(path)
-        interpreter = Interpreter(FileModel(str(path), module), name, is_package, self)
+        interpreter = Interpreter(FileFacts(str(path), module), name, is_package, self)
         try:
             bindings = interpreter.load_module()
         except RecursionError:

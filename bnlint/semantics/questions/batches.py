@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint.semantics.catalogue.layers import Framework
-from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.interpreter import FileFacts
 from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
 from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
 
@@ -46,7 +46,7 @@ class TrainingLoader:
         return self.loader.batch_size_arg or self.loader.site.node
 
 
-def training_loaders(file: FileModel) -> Iterator[TrainingLoader]:
+def training_loaders(file: FileFacts) -> Iterator[TrainingLoader]:
     """Every loader event that trains a batch-norm model (one construction may recur)."""
     trained = [(loader, model) for loader in file.usage.loaders
                if (model := _trained_model(loader, file.usage.steps)) is not None]
@@ -64,7 +64,7 @@ def training_loaders(file: FileModel) -> Iterator[TrainingLoader]:
             yield TrainingLoader(loader, model, loader.batch_size)
 
 
-def training_inputs(file: FileModel, batch: int) -> Iterator[LiteralInput]:
+def training_inputs(file: FileFacts, batch: int) -> Iterator[LiteralInput]:
     """Literal tensors of `batch` samples fed to a batch-norm model in train mode, with
     gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`)."""
     inputs = [item for item in file.usage.inputs if item.batch == batch and item.call.mode is Mode.TRAIN

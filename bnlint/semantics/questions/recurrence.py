@@ -28,7 +28,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.interp.interpreter import FileModel
+from bnlint.semantics.interp.interpreter import FileFacts
 from bnlint.semantics.interp.values import Layer
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
 from bnlint.semantics.project.index import BN_TEXT, ProjectIndex
@@ -94,11 +94,11 @@ class Recurrence:
     step_calls: list[StepCall] = field(default_factory=list)
 
 
-def recurrence(model: FileModel, project: ProjectIndex | None) -> Recurrence:
+def recurrence(facts: FileFacts, project: ProjectIndex | None) -> Recurrence:
     """The cells and per-step batch-norm calls of a file (cells of other project files
     found through the project index)."""
-    norms = {layer.node: layer for layer in (*model.own_layers(), *model.functional_bn) if is_batch_norm(layer)}
-    return _Analysis(model, norms, project).run()  # with no batch norm here, a loop may still call another file's
+    norms = {layer.node: layer for layer in (*facts.own_layers(), *facts.functional_bn) if is_batch_norm(layer)}
+    return _RecurrenceSearch(facts, norms, project).run()  # with no batch norm here, a loop may still call another file's
 
 
 # ----- one module's names and classes ---------------------------------------------------------
@@ -251,11 +251,11 @@ class _Runs:
         return _Runs(self.norms + other.norms, self.classes + other.classes, self.imported + other.imported)
 
 
-class _Analysis:
-    def __init__(self, model: FileModel, norms: dict[cst.Call, Layer], project: ProjectIndex | None) -> None:
-        self.model = model
+class _RecurrenceSearch:
+    def __init__(self, facts: FileFacts, norms: dict[cst.Call, Layer], project: ProjectIndex | None) -> None:
+        self.facts = facts
         self.norms = norms
-        self.file = _Module(model.module, model.path, model.source, project)
+        self.file = _Module(facts.module, facts.path, facts.source, project)
         self.attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = {}
         self.local_bindings: dict[cst.FunctionDef, dict[str, list[cst.BaseExpression]]] = {}
         self.class_norms: dict[cst.ClassDef, tuple[cst.Call, ...]] = {}
@@ -270,8 +270,8 @@ class _Analysis:
             if why is not None:
                 self._add_cell(cls, why, None)
         keras = any(qualname.split(".")[0] in _KERAS_ROOTS for qualname in self.file.imports.values())
-        if keras and "RNN" in self.model.source:
-            for node in walk(self.model.module, into_scopes=True):
+        if keras and "RNN" in self.facts.source:
+            for node in walk(self.facts.module, into_scopes=True):
                 if isinstance(node, cst.Call) and self._is_keras_rnn(node):
                     self._cells_passed_to_rnn(node)
         for cls in self.file.classes.values():
@@ -347,7 +347,7 @@ class _Analysis:
             for method in _methods(cls):
                 if _contains(method, node):
                     return _Scope(method, cls)
-        for function in walk(self.model.module, into_scopes=True):
+        for function in walk(self.facts.module, into_scopes=True):
             if isinstance(function, cst.FunctionDef) and _contains(function, node):
                 return _Scope(function, None)
         return None

@@ -216,11 +216,11 @@ class Interpreter:
         the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
-        modes_before = self.recorder.snapshot()
-        branches, attributes, modes = [], [], []
+        modes = self.recorder.branches()
+        branches, attributes = [], []
         for body in bodies:
             branch = frame.branch()
-            self.recorder.restore(modes_before)
+            modes.begin()
             if instance is not None:
                 instance.attributes.clear()
                 instance.attributes.update(before)
@@ -231,11 +231,11 @@ class Interpreter:
             finally:
                 self.bodies.pop()
             branches.append(branch)
-            modes.append(self.recorder.snapshot())
+            modes.end()
             if instance is not None:
                 attributes.append(dict(instance.attributes))
         frame.merge(*branches, joiner=self._join)
-        self.recorder.join(modes_before, modes)
+        modes.join()
         if instance is None:
             return
         instance.attributes.clear()
@@ -304,11 +304,8 @@ class Interpreter:
             running = self.recorder.loop(node, frame.path, iterated)
 
             def loop(branch: Frame) -> None:
-                self.recorder.loops.append(running)
-                try:
+                with self.recorder.in_loop(running):
                     self._exec_block(node.body.body, branch, collect)
-                finally:
-                    self.recorder.loops.pop()
                 if node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
@@ -522,11 +519,10 @@ class Interpreter:
         decorators = [self._eval(decorator.decorator, Frame(function.scope, function.path))
                       for decorator in function.node.decorators]
         contexts = [value for value in decorators if self.recorder.enter(self._context_of(value))]
-        self.recorder.functions.append(function.node.name.value)
         try:
-            self._exec_block(statements, frame, collect=frame.depth == 0)
+            with self.recorder.in_function(function.node.name.value):
+                self._exec_block(statements, frame, collect=frame.depth == 0)
         finally:
-            self.recorder.functions.pop()
             for value in reversed(contexts):
                 self.recorder.leave(self._context_of(value))
         result: Value | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import libcst as cst
 
@@ -131,6 +132,32 @@ def _shape(args: Sequence[Arg]) -> list[Value]:
     return positional
 
 
+class ModeBranches:
+    """Each model's mode across alternative bodies: `begin()` before each body, `end()`
+    after it, then `join()` keeps a mode they all agree on, else unknown."""
+
+    def __init__(self, recorder: UsageRecorder) -> None:
+        self.recorder = recorder
+        self.before = dict(recorder.modes)
+        self.after: list[dict[int, tuple[Mode, ModeSwitch | None]]] = []
+
+    def begin(self) -> None:
+        self.recorder.modes = dict(self.before)
+
+    def end(self) -> None:
+        self.after.append(dict(self.recorder.modes))
+
+    def join(self) -> None:
+        joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
+        for key in set(self.before).union(*self.after):
+            states = [branch.get(key, self.before.get(key)) for branch in self.after]
+            if states[0] is not None and all(state == states[0] for state in states):
+                joined[key] = states[0]
+            else:
+                joined[key] = (Mode.UNKNOWN, None)
+        self.recorder.modes = joined
+
+
 class UsageRecorder:
     """The interpreter's companion for usage facts: keeps the context stacks and each
     model's mode, answers what framework calls and methods return, and records events."""
@@ -200,23 +227,25 @@ class UsageRecorder:
         fresh = root.fresh and root.built_in == self.standalone_runs and root.framework is Framework.TORCH
         return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
 
-    def snapshot(self) -> dict[int, tuple[Mode, ModeSwitch | None]]:
-        return dict(self.modes)
+    def branches(self) -> ModeBranches:
+        """Alternative bodies (if/else, a loop body or none) run from the same modes."""
+        return ModeBranches(self)
 
-    def restore(self, state: dict[int, tuple[Mode, ModeSwitch | None]]) -> None:
-        self.modes = dict(state)
+    @contextmanager
+    def in_loop(self, loop: Loop) -> Iterator[None]:
+        self.loops.append(loop)
+        try:
+            yield
+        finally:
+            self.loops.pop()
 
-    def join(self, before: dict[int, tuple[Mode, ModeSwitch | None]],
-             branches: list[dict[int, tuple[Mode, ModeSwitch | None]]]) -> None:
-        """After alternative bodies: a mode they all agree on, else unknown."""
-        joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
-        for key in set(before).union(*branches):
-            states = [branch.get(key, before.get(key)) for branch in branches]
-            if states[0] is not None and all(state == states[0] for state in states):
-                joined[key] = states[0]
-            else:
-                joined[key] = (Mode.UNKNOWN, None)
-        self.modes = joined
+    @contextmanager
+    def in_function(self, name: str) -> Iterator[None]:
+        self.functions.append(name)
+        try:
+            yield
+        finally:
+            self.functions.pop()
 
     # ----- values -------------------------------------------------------------------------
 

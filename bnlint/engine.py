@@ -31,7 +31,8 @@ from bnlint.files import SourceFile, discover, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
 from bnlint.paths import display_path
 from bnlint.registry import rule_info
-from bnlint.semantics.interp.interpreter import FileFacts, Interpreter
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.interpreter import Interpreter
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project.index import BN_TEXT, USAGE_TEXT, ProjectIndex
 from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse

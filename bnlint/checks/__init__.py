@@ -19,7 +19,7 @@ import libcst as cst
 
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
-from bnlint.semantics.interp.interpreter import FileFacts
+from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.usage import Site
 from bnlint.semantics.project.index import ProjectIndex
 from bnlint.semantics.project.loading import loaded_module

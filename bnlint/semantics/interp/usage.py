@@ -260,6 +260,11 @@ class Loader(Value):
     model: ModelValue | None = None  # fit(): the model trained
 
 
+# Values whose methods matter (`model.eval()`, `ds.batch(8)`): the interpreter leaves
+# their calls to the recorder.
+USAGE_VALUES = (ModelValue, Parameters, Dataset, Loader, GradContext, OptimizerValue)
+
+
 @dataclass(frozen=True)
 class OptimizerUse:
     """`torch.optim.X(params, ..., weight_decay=...)`."""

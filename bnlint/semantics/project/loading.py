@@ -12,7 +12,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.interp.interpreter import FileFacts, Interpreter
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.interpreter import Interpreter
 from bnlint.semantics.interp.values import Value
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project.index import ProjectIndex

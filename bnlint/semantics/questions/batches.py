@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint.semantics.catalogue.layers import Framework
-from bnlint.semantics.interp.interpreter import FileFacts
+from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
 from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
 

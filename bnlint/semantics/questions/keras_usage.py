@@ -16,7 +16,7 @@ import libcst as cst
 
 from bnlint.semantics.catalogue.constructors import Presence
 from bnlint.semantics.catalogue.layers import Framework
-from bnlint.semantics.interp.interpreter import FileFacts
+from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.usage import (
     FunctionalModel,
     ModelCall,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.interp.interpreter import FileFacts
+from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.values import Layer
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
 from bnlint.semantics.project.index import BN_TEXT, ProjectIndex

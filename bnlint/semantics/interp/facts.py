@@ -1,0 +1,30 @@
+"""What the interpreter learned about one file: the facts rules read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from bnlint.semantics.interp.usage import UsageFacts
+from bnlint.semantics.interp.values import AttributeWrite, Layer, LayerRef
+
+
+@dataclass
+class FileFacts:
+    """What the interpreter learned about one file: the input rules read."""
+
+    path: str
+    module: cst.Module
+    source: str = ""  # the text parsed, for cheap text tests before a walk of the tree
+    layers: list[Layer] = field(default_factory=list)
+    partials: list[LayerRef] = field(default_factory=list)
+    functional_bn: list[Layer] = field(default_factory=list)
+    attribute_writes: list[AttributeWrite] = field(default_factory=list)
+    usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.interp.usage)
+    complete: bool = True  # False when the step budget cut the analysis short
+
+    def own_layers(self) -> Iterable[Layer]:
+        """Layers whose constructor call is in this file (inlined helpers may add others)."""
+        return (layer for layer in self.layers if layer.path == self.path)

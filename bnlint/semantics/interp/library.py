@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint.semantics.catalogue import layers as catalogue
+from bnlint.semantics.catalogue.layers import FRAMEWORK_ROOTS, KERAS_ROOTS
 from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.frame import Frame
 from bnlint.semantics.interp.graph import LayerGraph
@@ -82,9 +83,9 @@ class Library:
         if qualname in _CONCATENATIONS and args and isinstance(args[0].value, ListValue):
             return self.graph.concatenate(args[0].value.items, args[1:])
         tensor_args = [arg.value for arg in args if isinstance(arg.value, Tensor)]
-        if short in ("Input",) and qualname.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+        if short in ("Input",) and qualname.split(".")[0] in KERAS_ROOTS:
             return Tensor(rank=self._input_rank(args))
-        if tensor_args and qualname.split(".")[0] in ("torch", "tensorflow", "keras", "tf_keras"):
+        if tensor_args and qualname.split(".")[0] in FRAMEWORK_ROOTS:
             if short in catalogue.SHAPE_OPS:
                 first = tensor_args[0]
                 return Tensor(first.producer, (*first.via, short), _flatten_rank(short, args))

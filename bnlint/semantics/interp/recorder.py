@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import libcst as cst
 
 from bnlint.semantics.catalogue.constructors import Presence, constructor_presence
-from bnlint.semantics.catalogue.layers import Framework, Kind
+from bnlint.semantics.catalogue.layers import KERAS_ROOTS, Framework, Kind
 from bnlint.semantics.interp.usage import (
     Context,
     Dataset,
@@ -69,8 +69,9 @@ _INFERENCE_METHODS = frozenset({"forward", "predict", "predict_on_batch", "predi
 _FIT_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
 # torch.optim classes whose weight_decay defaults to a non-zero value.
 _DEFAULT_DECAY = {"AdamW": 0.01}
-_FRAMEWORK_ROOTS = {"torch": Framework.TORCH, "torchvision": Framework.TORCH, "timm": Framework.TORCH,
-                    "keras": Framework.KERAS, "tensorflow": Framework.KERAS, "tf_keras": Framework.KERAS}
+# Where models come from: the frameworks and torch's model zoos.
+_MODEL_ROOTS = {"torch": Framework.TORCH, "torchvision": Framework.TORCH, "timm": Framework.TORCH,
+                **dict.fromkeys(KERAS_ROOTS, Framework.KERAS)}
 
 
 def _literal_bool(value: Value) -> bool | None:
@@ -345,7 +346,7 @@ class UsageRecorder:
         presence = constructor_presence(qualname)
         if presence is not None:
             return self._zoo_model(qualname, presence, args, call)
-        if root in ("keras", "tensorflow", "tf_keras"):
+        if root in KERAS_ROOTS:
             if short in _KERAS_FUNCTIONAL and qualname.split(".")[-2] in ("keras", "models") and args:
                 outputs = _argument(args, "outputs", 1)
                 traced = outputs.value if outputs else UNKNOWN
@@ -385,7 +386,7 @@ class UsageRecorder:
             self.step(site, name)
 
     def _zoo_model(self, qualname: str, presence: Presence, args: Sequence[Arg], call: cst.Call) -> ModelValue:
-        framework = _FRAMEWORK_ROOTS.get(qualname.split(".")[0], Framework.TORCH)
+        framework = _MODEL_ROOTS.get(qualname.split(".")[0], Framework.TORCH)
         weights = _argument(args, "weights", None)
         pretrained = _argument(args, "pretrained", None)
         if framework is Framework.KERAS:  # keras.applications load ImageNet weights by default

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from bnlint.semantics.catalogue.layers import FRAMEWORK_ROOTS
 from bnlint.semantics.names import imports_in_text, module_name_for
 
 
@@ -39,7 +40,7 @@ _FOLLOWED_TEXT = re.compile(f"{_LAYER_TEXT.pattern}|{_MODEL_USE_TEXT.pattern}|{U
 _DOCS_AND_COMMENTS = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1|#[^\n]*")
 # Frameworks whose names also appear as folders inside projects (keras/src/backend/torch/):
 # `import torch.nn` never means such a folder.
-_EXTERNAL_ROOTS = frozenset({"torch", "tensorflow", "keras", "tf_keras", "jax", "flax", "numpy"})
+_EXTERNAL_ROOTS = frozenset({*FRAMEWORK_ROOTS, "jax", "flax", "numpy"})
 # A top-level definition: what a module exports, and where its source text starts.
 _TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.M)
 _TOP_LEVEL = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from bnlint.semantics.catalogue.layers import KERAS_ROOTS
 from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.values import Layer
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
@@ -40,7 +41,6 @@ _TORCH_CELL_BASES = frozenset({"RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"})
 _KERAS_CELL_BASES = frozenset({
     "AbstractRNNCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "DropoutRNNCell", "ConvLSTMCell", "PeepholeLSTMCell",
 })
-_KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
 _STEP_METHODS = ("forward", "call", "__call__")
 _MAX_DEPTH = 3  # method calls followed from a loop, names followed to their binding
 # Words of a loop bound (`range(seq_len)`, `range(self.num_layers)`) that say what it counts.
@@ -158,7 +158,7 @@ class _Module:
                 continue
             qualname = self.qualified(base.value) or ""
             root, short = qualname.split(".")[0], qualname.rsplit(".", 1)[-1]
-            if short in (_TORCH_CELL_BASES if root == "torch" else _KERAS_CELL_BASES if root in _KERAS_ROOTS else ()):
+            if short in (_TORCH_CELL_BASES if root == "torch" else _KERAS_CELL_BASES if root in KERAS_ROOTS else ()):
                 return qualname
         return None
 
@@ -269,7 +269,7 @@ class _RecurrenceSearch:
             why = self.file.explicit_cell(cls)
             if why is not None:
                 self._add_cell(cls, why, None)
-        keras = any(qualname.split(".")[0] in _KERAS_ROOTS for qualname in self.file.imports.values())
+        keras = any(qualname.split(".")[0] in KERAS_ROOTS for qualname in self.file.imports.values())
         if keras and "RNN" in self.facts.source:
             for node in walk(self.facts.module, into_scopes=True):
                 if isinstance(node, cst.Call) and self._is_keras_rnn(node):
@@ -329,7 +329,7 @@ class _RecurrenceSearch:
 
     def _is_keras_rnn(self, call: cst.Call) -> bool:
         qualname = self.file.qualified(call.func) or ""
-        return qualname.rsplit(".", 1)[-1] == "RNN" and qualname.split(".")[0] in _KERAS_ROOTS
+        return qualname.rsplit(".", 1)[-1] == "RNN" and qualname.split(".")[0] in KERAS_ROOTS
 
     def _cells_passed_to_rnn(self, call: cst.Call) -> None:
         """`keras.layers.RNN(cell)`, the cell built there or bound to a name first."""

@@ -91,9 +91,9 @@ class Linter:
         if module is None:
             return _TextFindings(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
-        facts = FileFacts(str(file_path) if file_path else path, module, text)
+        facts = FileFacts(str(file_path) if file_path else path, module, text, module_name, is_package)
         try:
-            Interpreter(facts, module_name, is_package, self.modules).analyse()
+            Interpreter(facts, self.modules).analyse()
         except RecursionError:  # pathologically nested code: no facts, no findings
             return _TextFindings()
         context = CheckContext(facts, self.options, project=self.project)

@@ -10,7 +10,8 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.interp.usage import ParallelWrap
-from bnlint.semantics.questions.training import holds_bn_phrase, holds_live_bn, local_name, only_evaluated
+from bnlint.semantics.names import spelling
+from bnlint.semantics.questions.training import holds_bn_phrase, holds_live_bn, only_evaluated
 
 _CONVERT = "torch.nn.SyncBatchNorm.convert_sync_batchnorm"
 
@@ -46,7 +47,8 @@ class MultiDeviceWithoutSyncBn(Check):
         call = wrap.site.node
         if wrap.site.path != context.facts.path or not isinstance(call, cst.Call):
             return None
-        spelled = local_name(context.facts.module, _CONVERT)
+        facts = context.facts
+        spelled = spelling(facts.module, _CONVERT, facts.module_name, facts.is_package)
         wrapped = next((arg for arg in call.args if arg.keyword is None or arg.keyword.value == "module"), None)
         if spelled is None or wrapped is None or wrapped.star:
             return None

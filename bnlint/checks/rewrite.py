@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from bnlint.semantics.syntax import parents
+
 
 def replace_value(arg: cst.Arg, code: str) -> tuple[cst.CSTNode, cst.CSTNode]:
     """A replacement of the argument's value alone: keyword, comma and comments stay."""
@@ -45,24 +47,10 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
     return call.with_changes(args=[*args, new])
 
 
-def path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
-    """The nodes from `root` down to `target`, both included; None when `target` is not in it."""
-    stack: list[tuple[cst.CSTNode, int]] = [(root, 0)]
-    path: list[cst.CSTNode] = []
-    while stack:
-        node, depth = stack.pop()
-        del path[depth:]
-        path.append(node)
-        if node is target:
-            return path
-        stack.extend((child, depth + 1) for child in reversed(node.children))
-    return None
-
-
 def statement_in_function(module: cst.Module, target: cst.CSTNode) -> cst.BaseStatement | None:
     """The statement of the innermost function body (or of the module) that holds `target`:
     where a statement inserted before it runs once per call, ahead of any loop or `with`."""
-    path = path_to(module, target)
+    path = parents(module).path_to(target)
     if path is None:
         return None
     body_owner = 0

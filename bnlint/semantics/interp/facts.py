@@ -18,6 +18,8 @@ class FileFacts:
     path: str
     module: cst.Module
     source: str = ""  # the text parsed, for cheap text tests before a walk of the tree
+    module_name: str = ""  # the dotted name imports resolve against (`from . import x`)
+    is_package: bool = False  # an `__init__.py`
     layers: list[Layer] = field(default_factory=list)
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)

@@ -52,10 +52,8 @@ class ProjectValues(Protocol):
 
 
 class Interpreter(Library):
-    def __init__(self, facts: FileFacts, module_name: str, is_package: bool, project: ProjectValues | None) -> None:
+    def __init__(self, facts: FileFacts, project: ProjectValues | None) -> None:
         self.facts = facts
-        self.module_name = module_name
-        self.is_package = is_package
         self.project = project
         self.globals: dict[str, Value] = {}
         self.steps = 0
@@ -249,7 +247,7 @@ class Interpreter(Library):
                         self.graph.consume(item, "return")
             frame.returns.append(value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
-            for local, qualname in import_bindings(node, self.module_name, self.is_package):
+            for local, qualname in import_bindings(node, self.facts.module_name, self.facts.is_package):
                 if "." in local:  # `import a.b` without alias binds `a`
                     continue
                 frame.locals[local] = self._resolve_qualname(qualname)

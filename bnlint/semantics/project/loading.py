@@ -84,7 +84,7 @@ class ProjectModules:
         if module is None:
             return None
         name, is_package = module_name_for(path)
-        interpreter = Interpreter(FileFacts(str(path), module), name, is_package, self)
+        interpreter = Interpreter(FileFacts(str(path), module, module_name=name, is_package=is_package), self)
         try:
             bindings = interpreter.load_module()
         except RecursionError:

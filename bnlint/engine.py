@@ -97,12 +97,17 @@ class Linter:
         except RecursionError:  # pathologically nested code: no facts, no findings
             return _TextFindings()
         context = CheckContext(facts, self.options, project=self.project)
-        findings = [
-            finding
-            for check in self.checks
-            for finding in check.check(context)
-            if self.config.is_enabled(finding.code, file_path)
-        ]
+        findings = []
+        reported: set[tuple[str, int]] = set()  # a rule reports a node once
+        for check in self.checks:
+            for finding in check.check(context):
+                key = (finding.code, id(finding.node))
+                if key in reported or not self.config.is_enabled(finding.code, file_path):
+                    continue
+                reported.add(key)
+                placed = _placed(finding, facts, context.helper_uses)
+                if placed is not None:
+                    findings.append(placed)
         diagnostics = _to_diagnostics(findings, module, path) if findings else []
         evidence = [self._evidence(use, facts, path) for use in context.helper_uses]
         return _TextFindings(diagnostics, [item for item in evidence if item is not None])
@@ -197,6 +202,18 @@ class Linter:
 class _TextFindings:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     helper_evidence: list[HelperEvidence] = field(default_factory=list)
+
+
+def _placed(finding: Finding, facts: FileFacts, helper_uses: list[HelperUse]) -> Finding | None:
+    """A finding seen while following a call: kept when its site is in this file; in
+    another file's module-level helper it becomes evidence that stands on its own
+    (bnlint.crossfile places it there); elsewhere it cannot be placed."""
+    site = finding.site
+    if site is None or site.path == facts.path:
+        return finding
+    if site.helper is not None:
+        helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))
+    return None
 
 
 def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_line: int, end_column: int,

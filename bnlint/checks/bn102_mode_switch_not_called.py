@@ -24,6 +24,4 @@ class ModeSwitchNotCalled(Check):
             message = (f"`{name}` is not called: the statement does nothing and the model stays in {stays} mode; "
                        f"write `{name}()`")
             fix = NodeFix(Applicability.SAFE, f"Call {name}()", (as_call(attribute),))
-            placed = context.place(switch.site, Finding(self.code, attribute, message, fix))
-            if placed is not None:
-                yield placed
+            yield Finding(self.code, attribute, message, fix, switch.site)

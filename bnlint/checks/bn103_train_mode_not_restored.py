@@ -21,9 +21,8 @@ class TrainModeNotRestored(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         usage = context.facts.usage
-        reported: set[cst.CSTNode] = set()
         for switch in usage.switches:
-            if not switch.called or switch.mode is not Mode.EVAL or switch.site.node in reported:
+            if not switch.called or switch.mode is not Mode.EVAL:
                 continue
             model = switch.model
             if model.root.framework is Framework.KERAS or model.root.presence is Presence.NO:
@@ -31,10 +30,7 @@ class TrainModeNotRestored(Check):
             loop = _epoch_loop(usage, switch)
             if loop is None:
                 continue
-            reported.add(switch.site.node)
-            placed = context.place(switch.site, self._finding(context, switch, loop))
-            if placed is not None:
-                yield placed
+            yield self._finding(context, switch, loop)
 
     def _finding(self, context: CheckContext, switch: ModeSwitch, loop: Loop) -> Finding:
         name = context.source(switch.attribute.value, switch.site.path)
@@ -42,7 +38,7 @@ class TrainModeNotRestored(Check):
         message = (f"`{name}.eval()` leaves the model in eval mode for the rest of the loop {header}, which also "
                    f"trains it and never calls .train(): every iteration after this one trains with frozen "
                    f"batch-norm statistics")
-        return Finding(self.code, switch.site.node, message, self._fix(context, switch.model, loop))
+        return Finding(self.code, switch.site.node, message, self._fix(context, switch.model, loop), switch.site)
 
     def _fix(self, context: CheckContext, model: ModelValue, loop: Loop) -> NodeFix | None:
         """`model.train()` as the first statement of the loop, named as the loop's own code names it."""

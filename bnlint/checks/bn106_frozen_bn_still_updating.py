@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
 from bnlint.checks import Check, CheckContext, Finding
 from bnlint.semantics.catalogue.constructors import Presence
 from bnlint.semantics.interp.usage import Freeze, ModelValue, UsageFacts
@@ -28,10 +26,9 @@ class FrozenBnStillUpdating(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         usage = context.facts.usage
-        reported: set[cst.CSTNode] = set()
         for freeze in usage.freezes:
             frozen = freeze.model
-            if freeze.site.node in reported or not _holds_bn(frozen):
+            if not _holds_bn(frozen):
                 continue
             if freeze.context.inference_reason() is not None:
                 continue  # frozen under no_grad or in inference code: prepared for inference (fused, exported)
@@ -44,10 +41,7 @@ class FrozenBnStillUpdating(Check):
             message = (f"`{frozen.label}` is frozen (requires_grad=False), but {why}: its batch norm keeps "
                        f"updating the running statistics; put it in eval mode after every `.train()` "
                        f"(or use FrozenBatchNorm2d)")
-            finding = context.place(freeze.site, Finding(self.code, freeze.site.node, message))
-            if finding is not None:
-                reported.add(freeze.site.node)
-                yield finding
+            yield Finding(self.code, freeze.site.node, message, site=freeze.site)
 
     @staticmethod
     def _still_training(context: CheckContext, usage: UsageFacts, freeze: Freeze) -> str | None:

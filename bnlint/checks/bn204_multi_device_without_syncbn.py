@@ -21,26 +21,22 @@ class MultiDeviceWithoutSyncBn(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         usage = context.facts.usage
-        reported: set[cst.CSTNode] = set()
         for wrap in usage.wraps:
             model = wrap.model
-            if wrap.site.node in reported or not holds_live_bn(model) or model.root.sync_bn:
+            if not holds_live_bn(model) or model.root.sync_bn:
                 continue
             if wrap.context.inference_reason() is not None or only_evaluated(usage, model):
                 continue  # in eval mode batch norm uses its running statistics, not the batch's
-            finding = context.place(wrap.site, self._finding(context, wrap))
-            if finding is not None:
-                reported.add(wrap.site.node)
-                yield finding
+            yield self._finding(context, wrap)
 
     def _finding(self, context: CheckContext, wrap: ParallelWrap) -> Finding:
         message = (f"{wrap.kind} around `{wrap.model.root.label}`, which {holds_bn_phrase(wrap.model)} batch norm: "
                    f"each device normalizes with the statistics of its own share of the batch")
         if wrap.kind == "DataParallel":
             message += "; SyncBatchNorm needs DistributedDataParallel (use it with convert_sync_batchnorm)"
-            return Finding(self.code, wrap.site.node, message)
+            return Finding(self.code, wrap.site.node, message, site=wrap.site)
         message += "; convert the model with SyncBatchNorm.convert_sync_batchnorm"
-        return Finding(self.code, wrap.site.node, message, self._fix(context, wrap))
+        return Finding(self.code, wrap.site.node, message, self._fix(context, wrap), wrap.site)
 
     @staticmethod
     def _fix(context: CheckContext, wrap: ParallelWrap) -> NodeFix | None:

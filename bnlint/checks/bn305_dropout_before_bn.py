@@ -26,14 +26,12 @@ class DropoutBeforeBn(Check):
     code = "BN305"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported = set()
         for bn in context.facts.own_layers():
-            if not is_batch_norm(bn) or bn.node in reported:
+            if not is_batch_norm(bn):
                 continue
             for tensor in bn.inputs:
                 dropout = _dropout_name(tensor)
                 if dropout is not None:
-                    reported.add(bn.node)
                     message = (
                         f"{bn.spec.name} follows {dropout} directly: its statistics see dropout-scaled "
                         "activations in training but not at inference"

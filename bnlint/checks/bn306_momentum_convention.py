@@ -30,17 +30,13 @@ class MomentumConvention(Check):
     code = "BN306"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
         for site in self._sites(context):
-            if site.anchor in reported:
-                continue
             momentum = as_number(site.value)
             if momentum is None or momentum in (0.0, 1.0):
                 continue  # 0 and 1 are deliberate (frozen or batch-only statistics)
             torch = site.spec.framework is Framework.TORCH
             if (torch and momentum <= 0.5) or (not torch and momentum >= 0.5):
                 continue
-            reported.add(site.anchor)
             yield self._finding(site, momentum, torch)
 
     def _sites(self, context: CheckContext) -> Iterator[_Site]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from bnlint.checks import NodeFix
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.interp.usage import ModelCall
 from bnlint.semantics.syntax import parents
 
 
@@ -72,3 +75,10 @@ def insert_before(statement: cst.BaseStatement, code: str) -> tuple[cst.CSTNode,
 def as_call(attribute: cst.Attribute) -> tuple[cst.CSTNode, cst.CSTNode]:
     """`model.eval` → `model.eval()`."""
     return attribute, cst.Call(func=attribute)
+
+
+def training_fix(call: ModelCall, value: bool) -> NodeFix:
+    """Pass `training=<value>` to a Keras model call (replacing `training=None`)."""
+    node = call.site.node
+    assert isinstance(node, cst.Call)  # keras_calls yields calls
+    return NodeFix(Applicability.SAFE, f"Pass training={value}", ((node, with_keyword(node, "training", str(value))),))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar
 
 import libcst as cst
 
 from bnlint.semantics.interp.usage import UsageFacts
 from bnlint.semantics.interp.values import AttributeWrite, Layer, LayerRef
+
+_Answer = TypeVar("_Answer")
 
 
 @dataclass
@@ -26,7 +30,21 @@ class FileFacts:
     attribute_writes: list[AttributeWrite] = field(default_factory=list)
     usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.interp.usage)
     complete: bool = True  # False when the step budget cut the analysis short
+    derived: dict[Callable[..., Any], Any] = field(default_factory=dict, repr=False)  # see per_file
 
     def own_layers(self) -> Iterable[Layer]:
         """Layers whose constructor call is in this file (inlined helpers may add others)."""
         return (layer for layer in self.layers if layer.path == self.path)
+
+
+def per_file(question: Callable[[FileFacts], _Answer]) -> Callable[[FileFacts], _Answer]:
+    """A question about one file's facts that several rules ask: answered once per file."""
+
+    @wraps(question)
+    def answered(facts: FileFacts) -> _Answer:
+        if question not in facts.derived:
+            facts.derived[question] = question(facts)
+        answer: _Answer = facts.derived[question]
+        return answer
+
+    return answered

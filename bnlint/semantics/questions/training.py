@@ -5,6 +5,7 @@ optimizers and frozen parts (BN204, BN401, BN106) of the usage facts.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import libcst as cst
 
@@ -115,6 +116,7 @@ def _same_part(one: ModelValue, other: ModelValue) -> bool:
 _BN_EVAL = (re.compile(r"BatchNorm|batch_norm|\bbn\b", re.I), re.compile(r"\.(?:eval\(\s*\)|train\(\s*(?:mode\s*=\s*)?False\s*\))"))
 
 
+@lru_cache(maxsize=64)  # BN106, BN201-BN203 ask it of the same module
 def evals_batch_norm(tree: cst.CSTNode) -> bool:
     """A function in `tree` puts batch-norm layers in eval mode, typically
     `for m in self.modules(): if isinstance(m, nn.BatchNorm2d): m.eval()` in a `freeze_bn()`

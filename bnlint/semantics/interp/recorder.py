@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
 
 import libcst as cst
 
@@ -133,6 +134,18 @@ def _shape(args: Sequence[Arg]) -> list[Value]:
     return positional
 
 
+_Item = TypeVar("_Item")
+
+
+@contextmanager
+def _pushed(stack: list[_Item], item: _Item) -> Iterator[None]:
+    stack.append(item)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
 class ModeBranches:
     """Each model's mode across alternative bodies: `begin()` before each body, `end()`
     after it, then `join()` keeps a mode they all agree on, else unknown."""
@@ -232,21 +245,13 @@ class UsageRecorder:
         """Alternative bodies (if/else, a loop body or none) run from the same modes."""
         return ModeBranches(self)
 
-    @contextmanager
-    def in_loop(self, loop: Loop) -> Iterator[None]:
-        self.loops.append(loop)
-        try:
-            yield
-        finally:
-            self.loops.pop()
+    def in_loop(self, loop: Loop) -> AbstractContextManager[None]:
+        """The body of `loop` runs: events there record it in their context."""
+        return _pushed(self.loops, loop)
 
-    @contextmanager
-    def in_function(self, name: str) -> Iterator[None]:
-        self.functions.append(name)
-        try:
-            yield
-        finally:
-            self.functions.pop()
+    def in_function(self, name: str) -> AbstractContextManager[None]:
+        """The body of function `name` runs (a model's own `forward` is model code)."""
+        return _pushed(self.functions, name)
 
     # ----- values -------------------------------------------------------------------------
 

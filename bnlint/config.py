@@ -31,7 +31,7 @@ import pathspec
 from bnlint import registry
 from bnlint.diagnostics import Severity
 from bnlint.errors import ConfigError, UsageError
-from bnlint.files import display_path
+from bnlint.paths import display_path
 
 if sys.version_info >= (3, 11):
     import tomllib

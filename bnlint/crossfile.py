@@ -9,7 +9,7 @@ that import it all saw the rule apply.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import libcst as cst
@@ -17,25 +17,21 @@ import libcst as cst
 from bnlint.config import Config
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import SourceError
-from bnlint.files import display_path, read_source
+from bnlint.files import read_source
+from bnlint.paths import display_path
 from bnlint.semantics.names import imports_in_text, module_name_for
-from bnlint.semantics.project import ProjectIndex
+from bnlint.semantics.project.index import ProjectIndex
+from bnlint.semantics.syntax import walk
 from bnlint.suppression import UNUSED_NOQA, Suppressions
 
 
 def call_index(helper: cst.FunctionDef, node: cst.CSTNode) -> int | None:
     """The position of `node` among the calls in the helper, the same in every process."""
-    for index, call in enumerate(_calls(helper)):
+    calls = (child for child in walk(helper, into_scopes=True) if isinstance(child, cst.Call))
+    for index, call in enumerate(calls):
         if call is node:
             return index
     return None
-
-
-def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
-    for child in node.children:
-        if isinstance(child, cst.Call):
-            yield child
-        yield from _calls(child)
 
 
 def merge(results: list[FileResult], config: Config, project: ProjectIndex,

@@ -28,12 +28,15 @@ from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
-from bnlint.files import SourceFile, discover, display_path, read_source
+from bnlint.files import SourceFile, discover, read_source
 from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
+from bnlint.paths import display_path
 from bnlint.registry import rule_info
-from bnlint.semantics.flow import FileModel, Interpreter
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.interpreter import Interpreter
 from bnlint.semantics.names import module_name_for
-from bnlint.semantics.project import BN_TEXT, USAGE_TEXT, ProjectIndex, loaded_module, parse
+from bnlint.semantics.project.index import BN_TEXT, USAGE_TEXT, ProjectIndex
+from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse
 from bnlint.suppression import UNUSED_NOQA, Suppressions, unused_noqa_finding
 
 SYNTAX_ERROR = "BN000"
@@ -71,49 +74,55 @@ class Linter:
     def __init__(self, config: Config, project: ProjectIndex | None = None) -> None:
         self.config = config
         self.project = project
+        self.modules = ProjectModules(project) if project is not None else None
         self.checks: list[Check] = [check() for check in all_checks() if check.code in config.enabled_codes]
         # Each rule's options, configured or default (`[tool.bnlint.rule-options.BN203]`).
         self.options = {check.code: {name: config.option(check.code, name) for name in check.options}
                         for check in self.checks if check.options}
 
-    def analyse(self, text: str, path: str, file_path: Path | None = None) -> _Analysis:
+    def analyse(self, text: str, path: str, file_path: Path | None = None) -> _TextFindings:
         """Findings for a text, in the text's own coordinates, before suppressions, and what
         it saw of shared helpers (see bnlint.crossfile)."""
         if not self._may_matter(text, file_path):
-            return _Analysis(self._syntax_check(text, path))
+            return _TextFindings(self._syntax_check(text, path))
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
         except cst.ParserSyntaxError:
             module = None
         except RecursionError:
-            return _Analysis()
+            return _TextFindings()
         if module is None:
-            return _Analysis(self._syntax_check(text, path))
+            return _TextFindings(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
-        model = FileModel(str(file_path) if file_path else path, module, text)
+        facts = FileFacts(str(file_path) if file_path else path, module, text, module_name, is_package)
         try:
-            Interpreter(model, module_name, is_package, self.project).analyse()
-        except RecursionError:  # pathologically nested code: no model, no findings
-            return _Analysis()
-        context = CheckContext(model, self.options, project=self.project)
-        findings = [
-            finding
-            for check in self.checks
-            for finding in check.check(context)
-            if self.config.is_enabled(finding.code, file_path)
-        ]
+            Interpreter(facts, self.modules).analyse()
+        except RecursionError:  # pathologically nested code: no facts, no findings
+            return _TextFindings()
+        context = CheckContext(facts, self.options, project=self.project)
+        findings = []
+        reported: set[tuple[str, int]] = set()  # a rule reports a node once
+        for check in self.checks:
+            for finding in check.check(context):
+                key = (finding.code, id(finding.node))
+                if key in reported or not self.config.is_enabled(finding.code, file_path):
+                    continue
+                reported.add(key)
+                placed = _placed(finding, facts, context.helper_uses)
+                if placed is not None:
+                    findings.append(placed)
         diagnostics = _to_diagnostics(findings, module, path) if findings else []
-        evidence = [self._evidence(use, model, path) for use in context.helper_uses]
-        return _Analysis(diagnostics, [item for item in evidence if item is not None])
+        evidence = [self._evidence(use, facts, path) for use in context.helper_uses]
+        return _TextFindings(diagnostics, [item for item in evidence if item is not None])
 
-    def _evidence(self, use: HelperUse, model: FileModel, path: str) -> HelperEvidence | None:
+    def _evidence(self, use: HelperUse, facts: FileFacts, path: str) -> HelperEvidence | None:
         index = crossfile.call_index(use.helper, use.node)
         if index is None:
             return None
-        own = use.path == model.path
+        own = use.path == facts.path
         shown = path if own else display_path(Path(use.path))
         diagnostic = None
-        module = model.module if own else loaded_module(use.path)
+        module = facts.module if own else loaded_module(use.path)
         if use.finding is not None:
             if module is None:
                 return None  # the helper's file is no longer at hand: nothing can be placed
@@ -195,9 +204,21 @@ class Linter:
 
 
 @dataclass
-class _Analysis:
+class _TextFindings:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     helper_evidence: list[HelperEvidence] = field(default_factory=list)
+
+
+def _placed(finding: Finding, facts: FileFacts, helper_uses: list[HelperUse]) -> Finding | None:
+    """A finding seen while following a call: kept when its site is in this file; in
+    another file's module-level helper it becomes evidence that stands on its own
+    (bnlint.crossfile places it there); elsewhere it cannot be placed."""
+    site = finding.site
+    if site is None or site.path == facts.path:
+        return finding
+    if site.helper is not None:
+        helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))
+    return None
 
 
 def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_line: int, end_column: int,

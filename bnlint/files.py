@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pathspec
 
 from bnlint.errors import SourceError, UsageError
+from bnlint.paths import display_path
 
 if TYPE_CHECKING:
     from bnlint.config import Config
@@ -54,14 +55,6 @@ def discover(paths: Sequence[str], config: Config) -> list[Path]:
         for path in walker.files_under(os.path.abspath(given)):
             found.setdefault(path)
     return [Path(path) for path in sorted(found)]
-
-
-def display_path(path: Path | str) -> str:
-    """`path` as users should see it: relative to the cwd when under it, else absolute; `/` separators."""
-    absolute, cwd = os.path.abspath(path), os.getcwd()
-    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
-        absolute = os.path.relpath(absolute, cwd)
-    return Path(absolute).as_posix()
 
 
 class _Walker:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from bnlint.semantics.constructors import (
+from bnlint.semantics.catalogue.constructors import (
     _KERAS,
     _KNOWN,
     _SMP,

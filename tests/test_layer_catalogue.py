@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bnlint.semantics.layers import CATALOGUE, Framework, Kind, LayerSpec
+from bnlint.semantics.catalogue.layers import CATALOGUE, Framework, Kind, LayerSpec
 
 # Set before keras is first imported: keras 3 picks its backend at import time.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

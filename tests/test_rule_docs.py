@@ -4,7 +4,9 @@ not)."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,49 @@ def test_agrees_with_catalogue(code: str) -> None:
         "fix": rule.fix.value if rule.fix else "none",
     }
     assert documented == rows[code]
+
+
+def _fixes_offered(code: str, block: str) -> set[str]:
+    return {d.fix.applicability.value for d in _lint(block, code) if d.code == code and d.fix is not None}
+
+
+@pytest.mark.parametrize("code", RULES)
+def test_fix_front_matter_matches_the_code(code: str) -> None:
+    """`fix:` says what the rule's code offers: its examples get fixes of that safety
+    (at least one), or none at all when the document says none."""
+    offered = set().union(*(_fixes_offered(code, block) for block in RULES[code].examples("Example")))
+    documented = RULES[code].fix
+    assert offered == ({documented.value} if documented is not None else set())
+
+
+def _code_only(source: str) -> list[str]:
+    """The source's lines without comments, trailing spaces and blank lines."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    comments = {(token.start[0], token.start[1]) for token in tokens if token.type == tokenize.COMMENT}
+    lines = source.splitlines()
+    for line, column in comments:
+        lines[line - 1] = lines[line - 1][:column]
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def _fixable_examples() -> list[Any]:
+    return [
+        pytest.param(code, block, id=f"{code}-{index}")
+        for code, rule in RULES.items()
+        if rule.fix is not None
+        for index, block in enumerate(rule.examples("Example"), start=1)
+    ]
+
+
+@pytest.mark.parametrize(("code", "block"), _fixable_examples())
+def test_fixing_an_example_gives_its_use_instead(code: str, block: str) -> None:
+    """Applying the rule's own fixes to an example gives one of the document's "Use
+    instead" blocks, comments aside (Fixit's `expected_replacement`)."""
+    from bnlint.config import load_config
+    from bnlint.engine import fix_source
+
+    config = load_config(Path.cwd()).with_overrides(select=[code])
+    fixed = fix_source(block, unsafe=True, config=config)
+    if fixed == block:
+        pytest.skip("the rule offers no fix for this example")
+    assert _code_only(fixed) in [_code_only(use) for use in RULES[code].examples("Use instead")]

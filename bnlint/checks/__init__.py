@@ -1,8 +1,9 @@
 """Rules: one small module each (`bnNNN_name.py`), found here by its file name.
 
-A check reads the file's model (bnlint.semantics) and yields findings anchored on CST
-nodes; the engine turns nodes into positions and fixes into text edits, only for what is
-reported. Metadata and documentation live in `rules/BNxxx.md` (bnlint.registry).
+A check reads the file's facts (bnlint.semantics) and yields findings anchored on CST
+nodes; the engine keeps the first finding of a rule at a node, places those seen in
+another file's helper, and turns nodes into positions and fixes into text edits, only for
+what is reported. Metadata and documentation live in `rules/BNxxx.md` (bnlint.registry).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import libcst as cst
 
 from bnlint.diagnostics import Applicability
 from bnlint.fixes import Replacement
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.project import ProjectIndex, loaded_module
-from bnlint.semantics.usage import Site
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.usage import Site
+from bnlint.semantics.project.index import ProjectIndex
+from bnlint.semantics.project.loading import loaded_module
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Finding:
     node: cst.CSTNode  # the anchor (rules.md's "reported line")
     message: str
     fix: NodeFix | None = None
+    # Where the event was seen, for findings about how models are used: it may be in a
+    # helper of another file, which the engine then places there (or drops).
+    site: Site | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class HelperUse:
 
 @dataclass
 class CheckContext:
-    model: FileModel
+    facts: FileFacts
     options: dict[str, Any] = field(default_factory=dict)
     helper_uses: list[HelperUse] = field(default_factory=list)
     project: ProjectIndex | None = None  # the run's files, for rules that look into other files
@@ -64,20 +69,10 @@ class CheckContext:
     def source(self, node: cst.CSTNode, path: str | None = None) -> str:
         """The code of a node of this file, or of the file at `path` that the analysis
         followed a call into."""
-        if path is None or path == self.model.path:
-            return self.model.module.code_for_node(node)
+        if path is None or path == self.facts.path:
+            return self.facts.module.code_for_node(node)
         module = loaded_module(path)
         return module.code_for_node(node) if module is not None else "…"
-
-    def place(self, site: Site, finding: Finding) -> Finding | None:
-        """A finding at a node seen while following a call: returned when the node is in
-        this file; in another file's module-level helper it becomes evidence that stands
-        on its own (bnlint.crossfile places it there); elsewhere it cannot be placed."""
-        if site.path == self.model.path:
-            return finding
-        if site.helper is not None:
-            self.helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))
-        return None
 
 
 class Check:

@@ -9,23 +9,19 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import insert_before, statement_in_function
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import Mode, ModelCall, UsageFacts, model_expression
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.usage import Mode, ModelCall, UsageFacts, model_expression
 
 
 class MissingEval(Check):
     code = "BN101"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
-        for call in context.model.usage.calls:
+        for call in context.facts.usage.calls:
             reason = call.context.inference_reason()
-            if reason is None or call.site.node in reported or not _in_train_mode(call, context.model.usage):
+            if reason is None or not _in_train_mode(call, context.facts.usage):
                 continue
-            reported.add(call.site.node)
-            placed = context.place(call.site, self._finding(context, call, reason))
-            if placed is not None:
-                yield placed
+            yield self._finding(context, call, reason)
 
     def _finding(self, context: CheckContext, call: ModelCall, reason: str) -> Finding:
         root = call.model.root
@@ -36,12 +32,12 @@ class MissingEval(Check):
         message = (f"`{name}` ({root.label}, {holds}) runs {reason} in train mode ({since}): batch norm "
                    f"normalizes with this batch's statistics and keeps updating its running ones; "
                    f"call `{name}.eval()` first")
-        return Finding(self.code, call.site.node, message, self._fix(context, call, expression))
+        return Finding(self.code, call.site.node, message, self._fix(context, call, expression), call.site)
 
     def _fix(self, context: CheckContext, call: ModelCall, expression: cst.BaseExpression | None) -> NodeFix | None:
-        if expression is None or call.site.path != context.model.path:
+        if expression is None or call.site.path != context.facts.path:
             return None
-        statement = statement_in_function(context.model.module, call.site.node)
+        statement = statement_in_function(context.facts.module, call.site.node)
         if statement is None:
             return None
         name = context.source(expression)

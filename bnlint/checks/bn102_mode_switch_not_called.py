@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import as_call
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
+from bnlint.semantics.catalogue.layers import Framework
 
 
 class ModeSwitchNotCalled(Check):
     code = "BN102"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        for switch in context.model.usage.switches:
+        for switch in context.facts.usage.switches:
             if switch.called or switch.model.root.framework is Framework.KERAS:
                 continue
             attribute = switch.attribute
@@ -24,6 +24,4 @@ class ModeSwitchNotCalled(Check):
             message = (f"`{name}` is not called: the statement does nothing and the model stays in {stays} mode; "
                        f"write `{name}()`")
             fix = NodeFix(Applicability.SAFE, f"Call {name}()", (as_call(attribute),))
-            placed = context.place(switch.site, Finding(self.code, attribute, message, fix))
-            if placed is not None:
-                yield placed
+            yield Finding(self.code, attribute, message, fix, switch.site)

@@ -11,29 +11,26 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import insert_before
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
 
 
 class TrainModeNotRestored(Check):
     code = "BN103"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        usage = context.model.usage
-        reported: set[cst.CSTNode] = set()
+        usage = context.facts.usage
         for switch in usage.switches:
-            if not switch.called or switch.mode is not Mode.EVAL or switch.site.node in reported:
+            if not switch.called or switch.mode is not Mode.EVAL:
                 continue
             model = switch.model
-            if model.root.framework is Framework.KERAS or model.root.presence.value == "no":
+            if model.root.framework is Framework.KERAS or model.root.presence is Presence.NO:
                 continue
             loop = _epoch_loop(usage, switch)
             if loop is None:
                 continue
-            reported.add(switch.site.node)
-            placed = context.place(switch.site, self._finding(context, switch, loop))
-            if placed is not None:
-                yield placed
+            yield self._finding(context, switch, loop)
 
     def _finding(self, context: CheckContext, switch: ModeSwitch, loop: Loop) -> Finding:
         name = context.source(switch.attribute.value, switch.site.path)
@@ -41,13 +38,13 @@ class TrainModeNotRestored(Check):
         message = (f"`{name}.eval()` leaves the model in eval mode for the rest of the loop {header}, which also "
                    f"trains it and never calls .train(): every iteration after this one trains with frozen "
                    f"batch-norm statistics")
-        return Finding(self.code, switch.site.node, message, self._fix(context, switch.model, loop))
+        return Finding(self.code, switch.site.node, message, self._fix(context, switch.model, loop), switch.site)
 
     def _fix(self, context: CheckContext, model: ModelValue, loop: Loop) -> NodeFix | None:
         """`model.train()` as the first statement of the loop, named as the loop's own code names it."""
-        if loop.path != context.model.path:
+        if loop.path != context.facts.path:
             return None
-        expression = _name_in_loop(context.model.usage, model, loop)
+        expression = _name_in_loop(context.facts.usage, model, loop)
         body = loop.node.body
         if expression is None or not isinstance(body, cst.IndentedBlock) or not body.body:
             return None

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
-from bnlint.checks import Check, CheckContext, Finding, NodeFix
-from bnlint.checks.rewrite import with_keyword
-from bnlint.diagnostics import Applicability
-from bnlint.semantics.keras_usage import (
+from bnlint.checks import Check, CheckContext, Finding
+from bnlint.checks.rewrite import training_fix
+from bnlint.semantics.questions.keras_usage import (
     described,
     frozen_for_good,
     keras_calls,
@@ -18,34 +15,23 @@ from bnlint.semantics.keras_usage import (
     training_flag,
     training_step,
 )
-from bnlint.semantics.usage import ModelCall
 
 
 class KerasTrainingFlagMissing(Check):
     code = "BN104"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        facts = context.model.usage
-        reported: set[cst.CSTNode] = set()
+        facts = context.facts.usage
         for call in keras_calls(facts):
             model = call.model
             # A pretrained model left in inference mode is the Keras fine-tuning recipe (see BN105).
-            if call.site.node in reported or training_flag(call) is not None or model.root.pretrained:
+            if training_flag(call) is not None or model.root.pretrained:
                 continue
             where = training_step(call, facts)
             if where is None or frozen_for_good(trainable_writes(facts, model)):
                 continue
-            reported.add(call.site.node)
-            message = (f"{described(call, context.model)} is called {where} without `training=True`: Keras then "
+            message = (f"{described(call, context.facts)} is called {where} without `training=True`: Keras then "
                        f"runs its batch norm in inference mode, so it normalizes with the moving statistics and "
                        f"never updates them from the training batches")
-            placed = context.place(call.site, Finding(self.code, call.site.node, message, training_fix(call, True)))
-            if placed is not None:
-                yield placed
+            yield Finding(self.code, call.site.node, message, training_fix(call, True), call.site)
 
-
-def training_fix(call: ModelCall, value: bool) -> NodeFix:
-    """Pass `training=<value>` to a Keras model call (replacing `training=None`)."""
-    node = call.site.node
-    assert isinstance(node, cst.Call)  # keras_calls yields calls
-    return NodeFix(Applicability.SAFE, f"Pass training={value}", ((node, with_keyword(node, "training", str(value))),))

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.training import (
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.interp.usage import Freeze, ModelValue, UsageFacts
+from bnlint.semantics.questions.training import (
     defines,
     enclosing_class,
     evals_batch_norm,
@@ -20,18 +19,16 @@ from bnlint.semantics.training import (
     thawed,
     whole_model,
 )
-from bnlint.semantics.usage import Freeze, ModelValue, UsageFacts
 
 
 class FrozenBnStillUpdating(Check):
     code = "BN106"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        usage = context.model.usage
-        reported: set[cst.CSTNode] = set()
+        usage = context.facts.usage
         for freeze in usage.freezes:
             frozen = freeze.model
-            if freeze.site.node in reported or not _holds_bn(frozen):
+            if not _holds_bn(frozen):
                 continue
             if freeze.context.inference_reason() is not None:
                 continue  # frozen under no_grad or in inference code: prepared for inference (fused, exported)
@@ -44,10 +41,7 @@ class FrozenBnStillUpdating(Check):
             message = (f"`{frozen.label}` is frozen (requires_grad=False), but {why}: its batch norm keeps "
                        f"updating the running statistics; put it in eval mode after every `.train()` "
                        f"(or use FrozenBatchNorm2d)")
-            finding = context.place(freeze.site, Finding(self.code, freeze.site.node, message))
-            if finding is not None:
-                reported.add(freeze.site.node)
-                yield finding
+            yield Finding(self.code, freeze.site.node, message, site=freeze.site)
 
     @staticmethod
     def _still_training(context: CheckContext, usage: UsageFacts, freeze: Freeze) -> str | None:
@@ -56,12 +50,12 @@ class FrozenBnStillUpdating(Check):
         whole = whole_model(frozen)
         if whole.cls is not None and (overrides_train(whole.cls) or evals_batch_norm(whole.cls.node)):
             return None  # the model's own train() (or a freeze_bn() method) re-freezes it
-        if evals_batch_norm(context.model.module):
+        if evals_batch_norm(context.facts.module):
             return None  # this file puts batch-norm layers back in eval mode itself
         if runs_in_train_mode(usage, frozen):
             return f"`{whole.label}` still runs in train mode for training"
-        here = freeze.site.path == context.model.path
-        owner = enclosing_class(context.model.module, freeze.site.node) if here else None
+        here = freeze.site.path == context.facts.path
+        owner = enclosing_class(context.facts.module, freeze.site.node) if here else None
         if owner is None or not (defines(owner, "forward") or defines(owner, "training_step")):
             return None  # not a module (or LightningModule) freezing a part of itself
         if defines(owner, "train") or switched_to_eval(usage, frozen):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.batches import batch_size_source, training_inputs, training_loaders
-from bnlint.semantics.layers import Framework
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.questions.batches import batch_size_source, training_inputs, training_loaders
 
 _CONSEQUENCE = ("batch norm then normalizes each sample with its own statistics (instance normalization) and "
                 "averages single-sample noise into its running statistics")
@@ -23,25 +21,16 @@ class BatchSizeOne(Check):
     code = "BN201"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             anchor = training.batch_anchor
-            if training.batch_size != 1 or anchor in reported:
+            if training.batch_size != 1:
                 continue
-            reported.add(anchor)
-            source = batch_size_source(training, context.model.module)
+            source = batch_size_source(training, context.facts.module)
             message = (f"`{training.model.label}` is trained on batches of one sample ({source}): {_CONSEQUENCE}; "
                        f"{_ONE_VALUE[training.loader.framework]}")
-            finding = context.place(training.loader.site, Finding(self.code, anchor, message))
-            if finding is not None:
-                yield finding
-        for item in training_inputs(context.model, batch=1):
-            if item.node in reported:
-                continue
-            reported.add(item.node)
+            yield Finding(self.code, anchor, message, site=training.loader.site)
+        for item in training_inputs(context.facts, batch=1):
             message = (f"`{item.call.model.label}` runs in train mode on a batch of one sample "
                        f"(`{context.source(item.node)}`): {_CONSEQUENCE}; {_ONE_VALUE[Framework.TORCH]}; call "
                        f"`.eval()` first to only run it")
-            finding = context.place(item.call.site, Finding(self.code, item.node, message))
-            if finding is not None:
-                yield finding
+            yield Finding(self.code, item.node, message, site=item.call.site)

@@ -9,7 +9,7 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import with_keyword
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.batches import TrainingLoader, training_loaders
+from bnlint.semantics.questions.batches import TrainingLoader, training_loaders
 
 # DataLoader's parameters before drop_last: a call passing more positionally sets drop_last there.
 _BEFORE_DROP_LAST = 8
@@ -19,22 +19,18 @@ class LastBatchOfOne(Check):
     code = "BN202"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             loader = training.loader
             length, batch = loader.dataset_length, training.batch_size
             if loader.kind != "DataLoader" or length is None or batch is None or batch < 2:  # 1: BN201's
                 continue
-            if loader.drop_last is not False or length % batch != 1 or loader.site.node in reported:
+            if loader.drop_last is not False or length % batch != 1:
                 continue
-            reported.add(loader.site.node)
             message = (f"the last batch of each epoch holds one sample ({length} samples, batch size {batch}): "
                        f"`{training.model.label}`'s batch norm normalizes it with its own statistics, a noisy step; "
                        f"where a channel holds a single value, PyTorch raises 'Expected more than 1 value per channel "
                        f"when training'")
-            finding = context.place(loader.site, Finding(self.code, loader.site.node, message, _fix(training)))
-            if finding is not None:
-                yield finding
+            yield Finding(self.code, loader.site.node, message, _fix(training), loader.site)
 
 
 def _fix(training: TrainingLoader) -> NodeFix | None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-import libcst as cst
-
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.batches import batch_size_source, training_loaders
+from bnlint.semantics.questions.batches import batch_size_source, training_loaders
 
 
 class SmallBatch(Check):
@@ -18,16 +16,12 @@ class SmallBatch(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         threshold = context.options[self.code]["threshold"]
-        reported: set[cst.CSTNode] = set()
-        for training in training_loaders(context.model):
+        for training in training_loaders(context.facts):
             batch, anchor = training.batch_size, training.batch_anchor
-            if batch is None or not 2 <= batch < threshold or anchor in reported:
+            if batch is None or not 2 <= batch < threshold:
                 continue
-            reported.add(anchor)
-            source = batch_size_source(training, context.model.module)
+            source = batch_size_source(training, context.facts.module)
             message = (f"`{training.model.label}` is trained on batches of {batch} samples ({source}), fewer than "
                        f"{threshold}: batch-norm statistics over so few samples are noisy and hurt accuracy; consider "
                        f"GroupNorm or LayerNorm, or SyncBatchNorm to pool the batches of several devices")
-            finding = context.place(training.loader.site, Finding(self.code, anchor, message))
-            if finding is not None:
-                yield finding
+            yield Finding(self.code, anchor, message, site=training.loader.site)

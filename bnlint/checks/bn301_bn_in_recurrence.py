@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.recurrence import recurrence
+from bnlint.semantics.questions.recurrence import recurrence
 
 _ADVICE = "one set of batch statistics serves every time step; use LayerNorm"
 
@@ -16,7 +16,7 @@ class BnInRecurrence(Check):
     code = "BN301"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        found = recurrence(context.model, context.project)
+        found = recurrence(context.facts, context.project)
         reported: set[cst.CSTNode] = set()
         for cell in found.cells:
             why = f"called at every step of `{_loop(context, cell.loop)}`" if cell.loop is not None else cell.why

@@ -9,8 +9,9 @@ import libcst as cst
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import replace_value
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.queries import (
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.values import Count, Layer, Tensor, as_count
+from bnlint.semantics.questions.channels import (
     channel_source,
     feature_counts,
     has_unknown_arguments,
@@ -18,7 +19,6 @@ from bnlint.semantics.queries import (
     keras_channel_axes,
     tensor_channels,
 )
-from bnlint.semantics.values import Count, Layer, Tensor, as_count
 
 
 def _shown(context: CheckContext, arg: cst.Arg | None, count: Count) -> str:
@@ -34,7 +34,7 @@ class NumFeaturesMismatch(Check):
     code = "BN302"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        for bn in context.model.own_layers():
+        for bn in context.facts.own_layers():
             if not is_batch_norm(bn) or has_unknown_arguments(bn):
                 continue
             if bn.spec.framework is Framework.TORCH:

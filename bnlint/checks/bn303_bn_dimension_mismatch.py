@@ -8,9 +8,9 @@ import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Layer, Op, Tensor
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.values import Layer, Op, Tensor
+from bnlint.semantics.questions.channels import is_batch_norm
 
 # Input rank (batch axis included) -> the BatchNorm variant that accepts it.
 _VARIANT_FOR_RANK = {2: "1d", 3: "1d", 4: "2d", 5: "3d"}
@@ -33,7 +33,7 @@ class BnDimensionMismatch(Check):
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
         by_node: dict[cst.Call, list[Layer]] = {}
-        for layer in context.model.own_layers():
+        for layer in context.facts.own_layers():
             if is_batch_norm(layer) and layer.spec.framework is Framework.TORCH and not layer.spec.functional:
                 by_node.setdefault(layer.node, []).append(layer)
         for node, instances in by_node.items():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.layers import Kind
-from bnlint.semantics.queries import is_batch_norm
-from bnlint.semantics.values import Layer, Op, Tensor, as_number
+from bnlint.semantics.catalogue.layers import Kind
+from bnlint.semantics.interp.values import Layer, Op, Tensor, as_number
+from bnlint.semantics.questions.channels import is_batch_norm
 
 
 def _dropout_name(tensor: Tensor) -> str | None:
@@ -26,14 +26,12 @@ class DropoutBeforeBn(Check):
     code = "BN305"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported = set()
-        for bn in context.model.own_layers():
-            if not is_batch_norm(bn) or bn.node in reported:
+        for bn in context.facts.own_layers():
+            if not is_batch_norm(bn):
                 continue
             for tensor in bn.inputs:
                 dropout = _dropout_name(tensor)
                 if dropout is not None:
-                    reported.add(bn.node)
                     message = (
                         f"{bn.spec.name} follows {dropout} directly: its statistics see dropout-scaled "
                         "activations in training but not at inference"

@@ -9,8 +9,8 @@ import libcst as cst
 
 from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.diagnostics import Applicability
-from bnlint.semantics.layers import Framework, Kind, LayerSpec
-from bnlint.semantics.values import Param, Value, as_number
+from bnlint.semantics.catalogue.layers import Framework, Kind, LayerSpec
+from bnlint.semantics.interp.values import Param, Value, as_number
 
 def _complement(value: float) -> str:
     return repr(round(1 - value, 10))
@@ -30,21 +30,17 @@ class MomentumConvention(Check):
     code = "BN306"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
         for site in self._sites(context):
-            if site.anchor in reported:
-                continue
             momentum = as_number(site.value)
             if momentum is None or momentum in (0.0, 1.0):
                 continue  # 0 and 1 are deliberate (frozen or batch-only statistics)
             torch = site.spec.framework is Framework.TORCH
             if (torch and momentum <= 0.5) or (not torch and momentum >= 0.5):
                 continue
-            reported.add(site.anchor)
             yield self._finding(site, momentum, torch)
 
     def _sites(self, context: CheckContext) -> Iterator[_Site]:
-        model = context.model
+        model = context.facts
         arguments = [(layer.spec, layer.args.get("momentum")) for layer in [*model.own_layers(), *model.functional_bn]]
         arguments += [(ref.spec, ref.bound.get("momentum")) for ref in model.partials]
         for spec, info in arguments:

@@ -5,28 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
 from bnlint.checks import Check, CheckContext, Finding
-from bnlint.semantics.training import holds_bn_phrase, holds_live_bn
-from bnlint.semantics.usage import OptimizerUse
+from bnlint.semantics.interp.usage import OptimizerUse
+from bnlint.semantics.questions.training import holds_bn_phrase, holds_live_bn
 
 
 class WeightDecayOnBn(Check):
     code = "BN401"
 
     def check(self, context: CheckContext) -> Iterator[Finding]:
-        reported: set[cst.CSTNode] = set()
-        for optimizer in context.model.usage.optimizers:
+        for optimizer in context.facts.usage.optimizers:
             model = optimizer.model
-            if optimizer.site.node in reported or model is None or not holds_live_bn(model):
+            if model is None or not holds_live_bn(model):
                 continue
             if not optimizer.weight_decay:  # zero, or not a literal: nothing certain to report
                 continue
-            finding = context.place(optimizer.site, Finding(self.code, optimizer.site.node, _message(optimizer)))
-            if finding is not None:
-                reported.add(optimizer.site.node)
-                yield finding
+            yield Finding(self.code, optimizer.site.node, _message(optimizer), site=optimizer.site)
 
 
 def _message(optimizer: OptimizerUse) -> str:

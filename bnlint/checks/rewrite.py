@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
+from bnlint.checks import NodeFix
+from bnlint.diagnostics import Applicability
+from bnlint.semantics.interp.usage import ModelCall
+from bnlint.semantics.syntax import parents
+
 
 def replace_value(arg: cst.Arg, code: str) -> tuple[cst.CSTNode, cst.CSTNode]:
     """A replacement of the argument's value alone: keyword, comma and comments stay."""
@@ -45,24 +50,10 @@ def with_keyword(call: cst.Call, keyword: str, code: str) -> cst.Call:
     return call.with_changes(args=[*args, new])
 
 
-def path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
-    """The nodes from `root` down to `target`, both included; None when `target` is not in it."""
-    stack: list[tuple[cst.CSTNode, int]] = [(root, 0)]
-    path: list[cst.CSTNode] = []
-    while stack:
-        node, depth = stack.pop()
-        del path[depth:]
-        path.append(node)
-        if node is target:
-            return path
-        stack.extend((child, depth + 1) for child in reversed(node.children))
-    return None
-
-
 def statement_in_function(module: cst.Module, target: cst.CSTNode) -> cst.BaseStatement | None:
     """The statement of the innermost function body (or of the module) that holds `target`:
     where a statement inserted before it runs once per call, ahead of any loop or `with`."""
-    path = path_to(module, target)
+    path = parents(module).path_to(target)
     if path is None:
         return None
     body_owner = 0
@@ -84,3 +75,10 @@ def insert_before(statement: cst.BaseStatement, code: str) -> tuple[cst.CSTNode,
 def as_call(attribute: cst.Attribute) -> tuple[cst.CSTNode, cst.CSTNode]:
     """`model.eval` → `model.eval()`."""
     return attribute, cst.Call(func=attribute)
+
+
+def training_fix(call: ModelCall, value: bool) -> NodeFix:
+    """Pass `training=<value>` to a Keras model call (replacing `training=None`)."""
+    node = call.site.node
+    assert isinstance(node, cst.Call)  # keras_calls yields calls
+    return NodeFix(Applicability.SAFE, f"Pass training={value}", ((node, with_keyword(node, "training", str(value))),))

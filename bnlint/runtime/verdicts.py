@@ -1,5 +1,6 @@
-"""One verifier per rule code: each runs an experiment on the user's real model and turns
-what it measured into a verdict — confirmed, not reproduced, or not checkable (and why) —
+"""One verifier per experiment, mapped to the rule codes it checks (`VERIFIERS`: BN101,
+BN102, BN103 and BN107 share the batch-dependence experiment): each runs on the user's real
+model and turns what it measured into a verdict — confirmed, not reproduced, or not checkable (and why) —
 and, where the rule has a fix, proves or refutes it on the model bnlint's fix produces.
 
 Verifiers see the framework only through `Backend`, with numpy arrays, so one verifier

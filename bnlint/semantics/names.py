@@ -98,6 +98,24 @@ def import_bindings(
     return bindings
 
 
+def spelling(module: cst.Module, qualname: str, module_name: str, is_package: bool) -> str | None:
+    """How this module can spell `qualname` through its top-level imports, the most
+    specific import first: `SyncBatchNorm`, `nn.SyncBatchNorm`, `torch.nn.SyncBatchNorm`."""
+    best: tuple[int, str] | None = None
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if not isinstance(small, (cst.Import, cst.ImportFrom)):
+                continue
+            for local, imported in import_bindings(small, module_name, is_package):
+                if qualname == imported or qualname.startswith(f"{imported}."):
+                    spelled = local + qualname[len(imported):]
+                    if best is None or len(imported) > best[0]:
+                        best = (len(imported), spelled)
+    return best[1] if best is not None else None
+
+
 def module_name_for(path: Path) -> tuple[str, bool]:
     """The dotted module name of a file (walking up through `__init__.py` packages) and
     whether it is a package's `__init__`."""

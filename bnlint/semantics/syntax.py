@@ -1,6 +1,6 @@
-"""Fast walks over LibCST trees: a node's children read from its fields. LibCST's own
-`children` property rebuilds the node's field list through a visitor each time, which
-costs more than the analyses that walk with it."""
+"""Fast walks over LibCST trees: a node's children read from its fields, and a parent map.
+LibCST's own `children` property rebuilds the node's field list through a visitor each
+time, which costs more than the analyses that walk with it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import fields
 from functools import lru_cache
+from typing import TypeVar
 
 import libcst as cst
+
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 
 
 def walk(node: cst.CSTNode, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
@@ -50,3 +53,42 @@ _SEQUENCES = (list, tuple)
 @lru_cache(maxsize=None)
 def _is_node(kind: type) -> bool:
     return issubclass(kind, cst.CSTNode)
+
+
+class Parents:
+    """Each node's parent in one tree (LibCST nodes do not know theirs), mapped once."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        self.root = root  # keeps the nodes alive: the map is keyed by identity
+        self._parent: dict[int, cst.CSTNode] = {}
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for child in children(node):
+                self._parent[id(child)] = node
+                stack.append(child)
+
+    def path_to(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
+        """The nodes from the root down to `node`, both included; None when it is not in the tree."""
+        path = [node]
+        while path[-1] is not self.root:
+            parent = self._parent.get(id(path[-1]))
+            if parent is None:
+                return None
+            path.append(parent)
+        return path[::-1]
+
+    def enclosing(self, node: cst.CSTNode, kind: type[_Node] | tuple[type[_Node], ...]) -> _Node | None:
+        """The innermost node of `kind` that holds `node` (not `node` itself)."""
+        current = self._parent.get(id(node))
+        while current is not None:
+            if isinstance(current, kind):
+                return current
+            current = self._parent.get(id(current))
+        return None
+
+
+@lru_cache(maxsize=4)
+def parents(root: cst.CSTNode) -> Parents:
+    """The parent map of a tree, kept for the few trees in use (rules ask several times)."""
+    return Parents(root)

@@ -14,9 +14,9 @@ from bnlint.config import load_config
 from bnlint.diagnostics import FileResult
 from bnlint.engine import RunOptions, RunResult, lint_paths
 from bnlint.fixes import FixMode
-from bnlint.semantics.layers import Framework, Kind, lookup
+from bnlint.semantics.catalogue.layers import Framework, Kind, lookup
+from bnlint.semantics.interp.values import Count
 from bnlint.semantics.names import import_bindings
-from bnlint.semantics.values import Count
 
 from .conftest import codes_at
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.training import evals_batch_norm, holds_live_bn
-from bnlint.semantics.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.facts import FileFacts, per_file
+from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
+from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
 
 
 @dataclass(frozen=True)
@@ -46,25 +46,28 @@ class TrainingLoader:
         return self.loader.batch_size_arg or self.loader.site.node
 
 
-def training_loaders(file: FileModel) -> Iterator[TrainingLoader]:
+@per_file
+def training_loaders(file: FileFacts) -> list[TrainingLoader]:
     """Every loader event that trains a batch-norm model (one construction may recur)."""
     trained = [(loader, model) for loader in file.usage.loaders
                if (model := _trained_model(loader, file.usage.steps)) is not None]
     if not trained or evals_batch_norm(file.module):
-        return
+        return []
     options: dict[str, int | None] | None = None
+    found = []
     for loader, model in trained:
         arg = loader.batch_size_arg
         if loader.batch_size is None and arg is not None and isinstance(arg.value, cst.Attribute) \
                 and loader.site.path == file.path:
             options = _command_line_defaults(file.module) if options is None else options
             name = arg.value.attr.value
-            yield TrainingLoader(loader, model, options.get(name), name if name in options else None)
+            found.append(TrainingLoader(loader, model, options.get(name), name if name in options else None))
         else:
-            yield TrainingLoader(loader, model, loader.batch_size)
+            found.append(TrainingLoader(loader, model, loader.batch_size))
+    return found
 
 
-def training_inputs(file: FileModel, batch: int) -> Iterator[LiteralInput]:
+def training_inputs(file: FileFacts, batch: int) -> Iterator[LiteralInput]:
     """Literal tensors of `batch` samples fed to a batch-norm model in train mode, with
     gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`)."""
     inputs = [item for item in file.usage.inputs if item.batch == batch and item.call.mode is Mode.TRAIN

@@ -1,4 +1,4 @@
-"""The interpreter's companion for usage facts (bnlint.semantics.usage): it keeps the
+"""The interpreter's companion for usage facts (bnlint.semantics.interp.usage): it keeps the
 context stacks and each model's mode, answers what framework calls and model methods
 return (`DataLoader(...)`, `model.eval()`, `nn.DataParallel(model)`), and records events."""
 
@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence, constructor_presence
-from bnlint.semantics.layers import Framework, Kind
-from bnlint.semantics.usage import (
+from bnlint.semantics.catalogue.constructors import Presence, constructor_presence
+from bnlint.semantics.catalogue.layers import KERAS_ROOTS, Framework, Kind
+from bnlint.semantics.interp.usage import (
     Context,
     Dataset,
     Freeze,
@@ -35,8 +37,8 @@ from bnlint.semantics.usage import (
     TrainingStep,
     UsageFacts,
 )
-from bnlint.semantics.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
-                                     Sequence_, Tensor, Value, as_number)
+from bnlint.semantics.interp.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
+                                     LayerSequence, Tensor, Value, as_number)
 
 _GRAD_CONTEXTS = {
     "torch.no_grad": Grad.NO_GRAD,
@@ -68,8 +70,9 @@ _INFERENCE_METHODS = frozenset({"forward", "predict", "predict_on_batch", "predi
 _FIT_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
 # torch.optim classes whose weight_decay defaults to a non-zero value.
 _DEFAULT_DECAY = {"AdamW": 0.01}
-_FRAMEWORK_ROOTS = {"torch": Framework.TORCH, "torchvision": Framework.TORCH, "timm": Framework.TORCH,
-                    "keras": Framework.KERAS, "tensorflow": Framework.KERAS, "tf_keras": Framework.KERAS}
+# Where models come from: the frameworks and torch's model zoos.
+_MODEL_ROOTS = {"torch": Framework.TORCH, "torchvision": Framework.TORCH, "timm": Framework.TORCH,
+                **dict.fromkeys(KERAS_ROOTS, Framework.KERAS)}
 
 
 def _literal_bool(value: Value) -> bool | None:
@@ -131,6 +134,44 @@ def _shape(args: Sequence[Arg]) -> list[Value]:
     return positional
 
 
+_Item = TypeVar("_Item")
+
+
+@contextmanager
+def _pushed(stack: list[_Item], item: _Item) -> Iterator[None]:
+    stack.append(item)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+class ModeBranches:
+    """Each model's mode across alternative bodies: `begin()` before each body, `end()`
+    after it, then `join()` keeps a mode they all agree on, else unknown."""
+
+    def __init__(self, recorder: UsageRecorder) -> None:
+        self.recorder = recorder
+        self.before = dict(recorder.modes)
+        self.after: list[dict[int, tuple[Mode, ModeSwitch | None]]] = []
+
+    def begin(self) -> None:
+        self.recorder.modes = dict(self.before)
+
+    def end(self) -> None:
+        self.after.append(dict(self.recorder.modes))
+
+    def join(self) -> None:
+        joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
+        for key in set(self.before).union(*self.after):
+            states = [branch.get(key, self.before.get(key)) for branch in self.after]
+            if states[0] is not None and all(state == states[0] for state in states):
+                joined[key] = states[0]
+            else:
+                joined[key] = (Mode.UNKNOWN, None)
+        self.recorder.modes = joined
+
+
 class UsageRecorder:
     """The interpreter's companion for usage facts: keeps the context stacks and each
     model's mode, answers what framework calls and methods return, and records events."""
@@ -148,7 +189,7 @@ class UsageRecorder:
         # Each function analysed on its own (parameters unknown) is a run of its own: a model
         # another run built (in `__init__`, read back through `self`) may have been switched
         # by code in between, so only the run that built a model knows it is in train mode.
-        self.activation = 0
+        self.standalone_runs = 0
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
         self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
@@ -188,35 +229,29 @@ class UsageRecorder:
         else:
             self.grads.pop()
 
-    def begin_activation(self) -> None:
+    def begin_standalone_run(self) -> None:
         """A function analysed on its own: no mode is known at its start."""
-        self.activation += 1
+        self.standalone_runs += 1
         self.modes = {}
 
     def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
-        fresh = root.fresh and root.built_in == self.activation and root.framework is Framework.TORCH
+        fresh = root.fresh and root.built_in == self.standalone_runs and root.framework is Framework.TORCH
         return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
 
-    def snapshot(self) -> dict[int, tuple[Mode, ModeSwitch | None]]:
-        return dict(self.modes)
+    def branches(self) -> ModeBranches:
+        """Alternative bodies (if/else, a loop body or none) run from the same modes."""
+        return ModeBranches(self)
 
-    def restore(self, state: dict[int, tuple[Mode, ModeSwitch | None]]) -> None:
-        self.modes = dict(state)
+    def in_loop(self, loop: Loop) -> AbstractContextManager[None]:
+        """The body of `loop` runs: events there record it in their context."""
+        return _pushed(self.loops, loop)
 
-    def join(self, before: dict[int, tuple[Mode, ModeSwitch | None]],
-             branches: list[dict[int, tuple[Mode, ModeSwitch | None]]]) -> None:
-        """After alternative bodies: a mode they all agree on, else unknown."""
-        joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
-        for key in set(before).union(*branches):
-            states = [branch.get(key, before.get(key)) for branch in branches]
-            if states[0] is not None and all(state == states[0] for state in states):
-                joined[key] = states[0]
-            else:
-                joined[key] = (Mode.UNKNOWN, None)
-        self.modes = joined
+    def in_function(self, name: str) -> AbstractContextManager[None]:
+        """The body of function `name` runs (a model's own `forward` is model code)."""
+        return _pushed(self.functions, name)
 
     # ----- values -------------------------------------------------------------------------
 
@@ -230,9 +265,9 @@ class UsageRecorder:
             if found is None:
                 return None
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value, cls=value.cls))
-        if isinstance(value, Sequence_) and as_model:
+        if isinstance(value, LayerSequence) and as_model:
             return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
-                                                          "Sequential", fresh=True, built_in=self.activation))
+                                                          "Sequential", fresh=True, built_in=self.standalone_runs))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
@@ -249,7 +284,7 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.activation)
+        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.standalone_runs)
         outputs = _argument(args, "outputs", 1)
         if found[1] is Framework.KERAS and outputs is not None and isinstance(outputs.value, (Tensor, ListValue)):
             if output_presence(outputs.value, self.tensor_models) is Presence.YES:
@@ -316,12 +351,12 @@ class UsageRecorder:
         presence = constructor_presence(qualname)
         if presence is not None:
             return self._zoo_model(qualname, presence, args, call)
-        if root in ("keras", "tensorflow", "tf_keras"):
+        if root in KERAS_ROOTS:
             if short in _KERAS_FUNCTIONAL and qualname.split(".")[-2] in ("keras", "models") and args:
                 outputs = _argument(args, "outputs", 1)
                 traced = outputs.value if outputs else UNKNOWN
                 presence = output_presence(traced, self.tensor_models)
-                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.activation)
+                model = ModelValue(presence, Framework.KERAS, "keras.Model", call, fresh=True, built_in=self.standalone_runs)
                 self._functional(model, traced, site)
                 return model
             if short in _KERAS_LOADERS:
@@ -356,7 +391,7 @@ class UsageRecorder:
             self.step(site, name)
 
     def _zoo_model(self, qualname: str, presence: Presence, args: Sequence[Arg], call: cst.Call) -> ModelValue:
-        framework = _FRAMEWORK_ROOTS.get(qualname.split(".")[0], Framework.TORCH)
+        framework = _MODEL_ROOTS.get(qualname.split(".")[0], Framework.TORCH)
         weights = _argument(args, "weights", None)
         pretrained = _argument(args, "pretrained", None)
         if framework is Framework.KERAS:  # keras.applications load ImageNet weights by default
@@ -366,7 +401,7 @@ class UsageRecorder:
                 weights is not None and not (isinstance(weights.value, Const) and weights.value.value is None))
         # transformers' `from_pretrained` returns the model already in eval mode.
         fresh = not qualname.endswith(".from_pretrained")
-        return ModelValue(presence, framework, qualname, call, fresh=fresh, built_in=self.activation,
+        return ModelValue(presence, framework, qualname, call, fresh=fresh, built_in=self.standalone_runs,
                           pretrained=loaded or not fresh, zoo=presence is Presence.UNKNOWN)
 
     def _data_loader(self, args: Sequence[Arg], site: Site) -> Loader:
@@ -501,7 +536,7 @@ class UsageRecorder:
         if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
             frozen = _literal_bool(value) is False
             (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
-        model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, Sequence_)) else None
+        model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, LayerSequence)) else None
         if model is not None and name == "trainable":
             self.facts.trainables.append(TrainableWrite(site, model, _literal_bool(value), self.context()))
 
@@ -553,14 +588,14 @@ def _label(expression: cst.BaseExpression) -> str:
     return "model"
 
 
-def sequence_presence(sequence: Sequence_) -> Presence:
+def sequence_presence(sequence: LayerSequence) -> Presence:
     """Whether an `nn.Sequential` / `keras.Sequential` holds batch norm."""
     found = Presence.NO
     for item in sequence.items:
         if isinstance(item, Layer):
             if item.spec.kind is Kind.BATCH_NORM:
                 return Presence.YES
-        elif isinstance(item, Sequence_):
+        elif isinstance(item, LayerSequence):
             inner = sequence_presence(item)
             if inner is Presence.YES:
                 return inner
@@ -574,11 +609,11 @@ def sequence_presence(sequence: Sequence_) -> Presence:
     return found
 
 
-def sequence_framework(sequence: Sequence_) -> Framework | None:
+def sequence_framework(sequence: LayerSequence) -> Framework | None:
     """The framework of an `nn.Sequential` / `keras.Sequential`: that of its first item that says."""
     for item in sequence.items:
         framework = (item.spec.framework if isinstance(item, Layer) else sequence_framework(item)
-                     if isinstance(item, Sequence_) else item.framework if isinstance(item, ModelValue) else None)
+                     if isinstance(item, LayerSequence) else item.framework if isinstance(item, ModelValue) else None)
         if framework is not None:
             return framework
     return None

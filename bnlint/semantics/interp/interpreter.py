@@ -1,166 +1,59 @@
-"""The abstract interpreter: runs a file's code over abstract values to build its model.
+"""The abstract interpreter: runs a file's code over abstract values to build its facts.
 
 It executes module bodies, every function and every class (`__init__`/`build` first, then
 `forward`/`call` with tensors as arguments, then the other methods), inlining calls of
-helpers and methods it can see, across files through the project index. What it records
-is the model rules read: every layer constructed (with its bound arguments), the layers
-each one feeds and through which shape-only ops, and every partial() of a layer class.
+helpers and methods it can see, across files through the project (`ProjectValues`). What
+runs is told to the layer graph (bnlint.semantics.interp.graph: layers, what feeds what)
+and to the usage recorder (bnlint.semantics.interp.recorder: how models are used); calls
+of library code are answered by bnlint.semantics.interp.library.
 Nothing is imported or executed: "running" here means walking the syntax tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import libcst as cst
 
-from bnlint.semantics import layers as catalogue
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.layers import Framework, Kind
+from bnlint.semantics.catalogue import layers as catalogue
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework, Kind
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.frame import Frame
+from bnlint.semantics.interp.graph import LayerGraph, first_positional
+from bnlint.semantics.interp.library import BoundMethod, Library, Super
+from bnlint.semantics.interp.presence import PresenceIndex
+from bnlint.semantics.interp.recorder import UsageRecorder
+from bnlint.semantics.interp.usage import USAGE_VALUES, GradContext, ModelValue, Site
+from bnlint.semantics.interp.values import (
+    UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, FunctionValue, Instance, Layer, LayerRef,
+    LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
+)
 from bnlint.semantics.names import import_bindings
-from bnlint.semantics.presence import PresenceIndex
-from bnlint.semantics.queries import tensor_channels
-from bnlint.semantics.recorder import UsageRecorder
-from bnlint.semantics.usage import (
-    Dataset,
-    GradContext,
-    Loader,
-    ModelValue,
-    OptimizerValue,
-    Parameters,
-    Site,
-    UsageFacts,
-)
-from bnlint.semantics.values import (
-    UNKNOWN,
-    Arg,
-    ArgInfo,
-    AttributeWrite,
-    ClassValue,
-    Const,
-    Count,
-    DictValue,
-    FunctionValue,
-    Instance,
-    Layer,
-    LayerRef,
-    ListValue,
-    ModuleRef,
-    Narrowed,
-    Op,
-    Param,
-    Sequence_,
-    Tensor,
-    Use,
-    Unknown,
-    Value,
-    as_count,
-    as_number,
-    join,
-)
-
-if TYPE_CHECKING:
-    from bnlint.semantics.project import ProjectIndex
 
 MAX_INLINE_DEPTH = 3
 STEP_BUDGET = 400_000  # statements per file, against pathological input; the heaviest corpus file needs 21k
 
-# Tensor methods that return the same tensor (device/dtype moves) or metadata, not data.
-_TENSOR_PASSTHROUGH = frozenset({"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "type_as", "detach"})
-_TENSOR_METADATA = frozenset({"size", "dim", "numel", "shape", "dtype", "device", "get_shape", "item", "tolist"})
-_CONTAINER_METHODS = frozenset({"append", "add", "add_module", "extend", "insert"})
-_MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.ParameterList"})
 _METHOD_ORDER = ("__init__", "build", "forward", "call", "__call__")
-_CONCATENATIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"})
 _FORWARD_METHODS = frozenset({"forward", "call", "__call__"})
-# Values of bnlint.semantics.usage whose methods (`model.eval()`, `ds.batch(8)`) matter.
-_USAGE_VALUES = (ModelValue, Parameters, Dataset, Loader, GradContext, OptimizerValue)
 
 
 class _BudgetExceeded(Exception):
     pass
 
 
-@dataclass(eq=False)
-class _Super(Value):
-    instance: Instance
+class ProjectValues(Protocol):
+    """What the interpreter asks of other project files (bnlint.semantics.project.loading answers)."""
+
+    def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
+                classes_only: bool = False) -> Value | None: ...
 
 
-@dataclass(eq=False)
-class _BoundMethod(Value):
-    """A method of a known value (`layers.append`), resolved when called."""
-
-    receiver: Value
-    name: str
-
-
-@dataclass
-class Frame:
-    """One activation: local bindings, the enclosing scopes, and what `return` produced."""
-
-    scopes: tuple[dict[str, Value], ...]
-    path: str  # the file whose code runs in this frame
-    locals: dict[str, Value] = field(default_factory=dict)
-    returns: list[Value] = field(default_factory=list)
-    self_value: Instance | None = None
-    depth: int = 0
-    helper: cst.FunctionDef | None = None  # the module-level function running here, if any
-
-    def lookup(self, name: str) -> Value | None:
-        if name in self.locals:
-            return self.locals[name]
-        for scope in self.scopes:
-            if name in scope:
-                return scope[name]
-        return None
-
-    def branch(self) -> Frame:
-        return Frame(self.scopes, self.path, dict(self.locals), self.returns, self.self_value, self.depth, self.helper)
-
-    def merge(self, *branches: Frame, joiner: Callable[[Value, Value], Value]) -> None:
-        """Join the locals of branches that may each have run (if/else, loop body or not)."""
-        names = {
-            name
-            for branch in branches
-            for name, value in branch.locals.items()
-            if self.locals.get(name) is not value
-        }
-        names.update(name for name in self.locals if any(name not in branch.locals for branch in branches))
-        for name in names:
-            values = [branch.locals.get(name, UNKNOWN) for branch in branches]
-            merged = values[0]
-            for value in values[1:]:
-                merged = joiner(merged, value)
-            self.locals[name] = merged
-
-
-@dataclass
-class FileModel:
-    """What the interpreter learned about one file: the input rules read."""
-
-    path: str
-    module: cst.Module
-    source: str = ""  # the text parsed, for cheap text tests before a walk of the tree
-    layers: list[Layer] = field(default_factory=list)
-    partials: list[LayerRef] = field(default_factory=list)
-    functional_bn: list[Layer] = field(default_factory=list)
-    attribute_writes: list[AttributeWrite] = field(default_factory=list)
-    usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.usage)
-    complete: bool = True  # False when the step budget cut the analysis short
-
-    def own_layers(self) -> Iterable[Layer]:
-        """Layers whose constructor call is in this file (inlined helpers may add others)."""
-        return (layer for layer in self.layers if layer.path == self.path)
-
-
-class Interpreter:
-    def __init__(self, model: FileModel, module_name: str, is_package: bool, project: ProjectIndex | None) -> None:
-        self.model = model
-        self.module_name = module_name
-        self.is_package = is_package
+class Interpreter(Library):
+    def __init__(self, facts: FileFacts, project: ProjectValues | None) -> None:
+        self.facts = facts
         self.project = project
         self.globals: dict[str, Value] = {}
         self.steps = 0
@@ -170,31 +63,28 @@ class Interpreter:
         # Helpers that, called with arguments of these kinds, touched no layer or tensor:
         # later calls skip them (most inlining targets are plain utilities).
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
-        self.events = 0  # layers built, fed or escaped: tells whether a call touched the model
         self.project_values: dict[tuple[str, bool], Value | None] = {}
         self.definitions: dict[str, Value | None] = {}
-        # The alternative (if/loop/except) bodies running now, outermost first, each with
-        # an id of its own: items appended to a list inside them may be absent.
-        self.bodies: list[int] = []
-        self.body_count = 0
+        self.graph = LayerGraph(facts)
+        self.body_count = 0  # alternative bodies entered so far: each gets an id (LayerGraph.bodies)
         self.presence = PresenceIndex(self._resolve_in, self._definition, self._bases)
-        self.usage = UsageRecorder(model.usage, self._model_class)
+        self.recorder = UsageRecorder(facts.usage, self._model_class)
 
     # ----- entry points -------------------------------------------------------------------
 
     def load_module(self) -> dict[str, Value]:
         """Execute the module body only: bindings other files import."""
-        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+        frame = Frame(scopes=(), path=self.facts.path, locals=self.globals)
         try:
-            self._exec_block(self.model.module.body, frame, collect=False)
+            self._exec_block(self.facts.module.body, frame, collect=False)
         except _BudgetExceeded:
-            self.model.complete = False
+            self.facts.complete = False
         return self.globals
 
-    def analyse(self) -> FileModel:
-        frame = Frame(scopes=(), path=self.model.path, locals=self.globals)
+    def analyse(self) -> FileFacts:
+        frame = Frame(scopes=(), path=self.facts.path, locals=self.globals)
         try:
-            self._exec_block(self.model.module.body, frame, collect=True)
+            self._exec_block(self.facts.module.body, frame, collect=True)
             while self.pending:
                 value = self.pending.pop(0)
                 if isinstance(value, FunctionValue):
@@ -202,8 +92,8 @@ class Interpreter:
                 elif isinstance(value, ClassValue):
                     self._analyse_class(value)
         except _BudgetExceeded:
-            self.model.complete = False
-        return self.model
+            self.facts.complete = False
+        return self.facts
 
     # ----- statements ---------------------------------------------------------------------
 
@@ -212,26 +102,26 @@ class Interpreter:
         the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
-        modes_before = self.usage.snapshot()
-        branches, attributes, modes = [], [], []
+        modes = self.recorder.branches()
+        branches, attributes = [], []
         for body in bodies:
             branch = frame.branch()
-            self.usage.restore(modes_before)
+            modes.begin()
             if instance is not None:
                 instance.attributes.clear()
                 instance.attributes.update(before)
             self.body_count += 1
-            self.bodies.append(self.body_count)
+            self.graph.bodies.append(self.body_count)
             try:
                 body(branch)
             finally:
-                self.bodies.pop()
+                self.graph.bodies.pop()
             branches.append(branch)
-            modes.append(self.usage.snapshot())
+            modes.end()
             if instance is not None:
                 attributes.append(dict(instance.attributes))
-        frame.merge(*branches, joiner=self._join)
-        self.usage.join(modes_before, modes)
+        frame.merge(*branches, joiner=self.graph.join)
+        modes.join()
         if instance is None:
             return
         instance.attributes.clear()
@@ -241,17 +131,9 @@ class Interpreter:
             values = [state[name] for state in attributes if name in state]
             merged = values[0]
             for value in values[1:]:
-                merged = self._join(merged, value)
+                merged = self.graph.join(merged, value)
             instance.attributes[name] = merged
 
-    def _join(self, left: Value, right: Value) -> Value:
-        """Like `join`, but two different tensors meeting after a branch are each used by
-        code we cannot attribute: `x = conv(x); if use_bn: x = bn(x)` needs conv's bias."""
-        if isinstance(left, Tensor) and isinstance(right, Tensor) and left is not right:
-            self._consume(left, "branch")
-            self._consume(right, "branch")
-            return Tensor(Op("branch"), rank=left.rank if left.rank == right.rank else None)
-        return join(left, right)
 
     def _tick(self) -> None:
         self.steps += 1
@@ -297,14 +179,11 @@ class Interpreter:
             iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
                 self._assign(node.target, self._element_of(iterated), frame)
-            running = self.usage.loop(node, frame.path, iterated)
+            running = self.recorder.loop(node, frame.path, iterated)
 
             def loop(branch: Frame) -> None:
-                self.usage.loops.append(running)
-                try:
+                with self.recorder.in_loop(running):
                     self._exec_block(node.body.body, branch, collect)
-                finally:
-                    self.usage.loops.pop()
                 if node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
@@ -313,7 +192,7 @@ class Interpreter:
             entered = []
             for item in node.items:
                 value = self._eval(item.item, frame)
-                if self.usage.enter(value):
+                if self.recorder.enter(value):
                     entered.append(value)
                 if item.asname is not None:
                     kept = isinstance(value, (ModuleRef, GradContext))
@@ -322,7 +201,7 @@ class Interpreter:
                 self._exec_block(node.body.body, frame, collect)
             finally:
                 for value in reversed(entered):
-                    self.usage.leave(value)
+                    self.recorder.leave(value)
         elif isinstance(node, cst.Try):
             self._exec_block(node.body.body, frame, collect)
             if node.handlers:
@@ -351,13 +230,13 @@ class Interpreter:
             current = self._eval(node.target, frame)
             operand = self._eval(node.value, frame)
             if isinstance(current, ListValue) and isinstance(node.operator, cst.AddAssign):
-                self._add_to_list(current, self._items_of(operand))
+                self.graph.add_to_list(current, self.graph.items_of(operand))
                 return
             self._assign(node.target, self._binary(current, operand, node.operator), frame)
         elif isinstance(node, cst.Expr):
             expression = node.value
             if isinstance(expression, cst.Attribute) and expression.attr.value in ("eval", "train"):
-                self.usage.bare_switch(self._eval(expression.value, frame), expression, self._site(expression, frame))
+                self.recorder.bare_switch(self._eval(expression.value, frame), expression, self._site(expression, frame))
             else:
                 self._eval(expression, frame)
         elif isinstance(node, cst.Return):
@@ -365,10 +244,10 @@ class Interpreter:
             if frame.depth == 0:  # what forward/call returns is used by code we cannot see
                 for item in value.items if isinstance(value, ListValue) else [value]:
                     if isinstance(item, Tensor):
-                        self._consume(item, "return")
+                        self.graph.consume(item, "return")
             frame.returns.append(value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
-            for local, qualname in import_bindings(node, self.module_name, self.is_package):
+            for local, qualname in import_bindings(node, self.facts.module_name, self.facts.is_package):
                 if "." in local:  # `import a.b` without alias binds `a`
                     continue
                 frame.locals[local] = self._resolve_qualname(qualname)
@@ -376,11 +255,11 @@ class Interpreter:
     def _record_layer_write(self, target: cst.BaseExpression, value: Value, node: cst.BaseExpression,
                             frame: Frame) -> None:
         """`m.momentum = 0.9` where `m` passed `isinstance(m, nn.BatchNorm2d)`."""
-        if not isinstance(target, cst.Attribute) or frame.path != self.model.path:
+        if not isinstance(target, cst.Attribute) or frame.path != self.facts.path:
             return
         owner = self._eval(target.value, frame)
         if isinstance(owner, Narrowed):
-            self.model.attribute_writes.append(AttributeWrite(owner.spec, target.attr.value, value, node))
+            self.facts.attribute_writes.append(AttributeWrite(owner.spec, target.attr.value, value, node))
 
     def _narrowing(self, test: cst.BaseExpression, frame: Frame) -> tuple[str, Value] | None:
         """`isinstance(name, BNClass)` or `isinstance(name, (nn.BatchNorm1d, nn.BatchNorm2d))`:
@@ -403,8 +282,8 @@ class Interpreter:
             if isinstance(owner, Instance):
                 owner.attributes[target.attr.value] = value
             else:
-                self.usage.attribute_write(owner, target.attr.value, value, self._site(target, frame))
-                self._escape(value)
+                self.recorder.attribute_write(owner, target.attr.value, value, self._site(target, frame))
+                self.graph.escape(value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             items = value.items if isinstance(value, ListValue) and len(value.items) == len(target.elements) else None
             for index, element in enumerate(target.elements):
@@ -412,7 +291,7 @@ class Interpreter:
                 inner = element.value
                 self._assign(inner, element_value, frame)
         else:
-            self._escape(value)
+            self.graph.escape(value)
 
     # ----- classes and functions ----------------------------------------------------------
 
@@ -458,7 +337,7 @@ class Interpreter:
         self.analysed.add(id(cls.node))
         instance = Instance(cls)
         if self._is_sequential_class(cls):
-            instance.sequence = Sequence_([])
+            instance.sequence = LayerSequence([])
         methods = [name for name in _METHOD_ORDER if self._class_member(cls, name) is not None]
         methods += [
             statement.name.value
@@ -477,7 +356,7 @@ class Interpreter:
             if id(function.node) in self.analysed:
                 return
             self.analysed.add(id(function.node))
-        self.usage.begin_activation()
+        self.recorder.begin_standalone_run()
         frame = self._new_frame(function, depth=0)
         for param, skip_self in self._params(function):
             if skip_self:
@@ -517,14 +396,13 @@ class Interpreter:
         # `@torch.no_grad()` / `@torch.inference_mode()` run the body in that context.
         decorators = [self._eval(decorator.decorator, Frame(function.scope, function.path))
                       for decorator in function.node.decorators]
-        contexts = [value for value in decorators if self.usage.enter(self._context_of(value))]
-        self.usage.functions.append(function.node.name.value)
+        contexts = [value for value in decorators if self.recorder.enter(self._context_of(value))]
         try:
-            self._exec_block(statements, frame, collect=frame.depth == 0)
+            with self.recorder.in_function(function.node.name.value):
+                self._exec_block(statements, frame, collect=frame.depth == 0)
         finally:
-            self.usage.functions.pop()
             for value in reversed(contexts):
-                self.usage.leave(self._context_of(value))
+                self.recorder.leave(self._context_of(value))
         result: Value | None = None
         for value in frame.returns:
             result = value if result is None else join(result, value)
@@ -534,12 +412,12 @@ class Interpreter:
         """Inline a call of a function whose body we can see, binding the real arguments."""
         key = id(function.node)
         if depth >= MAX_INLINE_DEPTH or key in self.active:
-            self._escape_args(args)
+            self.graph.escape_args(args)
             return UNKNOWN
         signature = (key, tuple(type(arg.value).__name__ for arg in args))
         if signature in self.inert:
             return self.inert[signature]
-        events, usage_events = self.events, self.usage.count
+        events, usage_events = self.graph.events, self.recorder.count
         frame = self._new_frame(function, depth + 1)
         params = self._params(function)
         positional = [param for param, skip in params if not skip and param.star == "" and param not in
@@ -548,7 +426,7 @@ class Interpreter:
         position = 0
         for arg in args:
             if arg.star:
-                self._escape(arg.value)
+                self.graph.escape(arg.value)
                 continue
             if arg.keyword is not None:
                 bound[arg.keyword] = arg.value
@@ -570,7 +448,7 @@ class Interpreter:
             result = self._run_body(function, frame)
         finally:
             self.active.discard(key)
-        if self.events == events and self.usage.count == usage_events and isinstance(result, (Const, Count, Unknown)):
+        if self.graph.events == events and self.recorder.count == usage_events and isinstance(result, (Const, Count, Unknown)):
             self.inert[signature] = result
         return result
 
@@ -607,10 +485,10 @@ class Interpreter:
             for element in node.elements:
                 value = self._eval(element.value, frame)
                 if isinstance(element, cst.StarredElement):
-                    items.extend(self._items_of(value))
+                    items.extend(self.graph.items_of(value))
                 else:
                     items.append(value)
-            return ListValue(items, depth=len(self.bodies))
+            return ListValue(items, depth=len(self.graph.bodies))
         if isinstance(node, cst.Dict):
             elements = [element for element in node.elements if isinstance(element, cst.DictElement)]
             keys = [self._eval(element.key, frame) for element in elements]
@@ -631,7 +509,7 @@ class Interpreter:
             inner = frame.branch()
             for clause in _comprehension_clauses(node.for_in):
                 self._assign(clause.target, self._element_of(self._eval(clause.iter, inner)), inner)
-            return ListValue([self._eval(node.elt, inner)], depth=len(self.bodies))
+            return ListValue([self._eval(node.elt, inner)], depth=len(self.graph.bodies))
         if isinstance(node, cst.Comparison):
             self._eval(node.left, frame)
             for target in node.comparisons:
@@ -646,7 +524,7 @@ class Interpreter:
     def _subscript(self, node: cst.Subscript, frame: Frame) -> Value:
         base = self._eval(node.value, frame)
         if isinstance(base, Tensor):
-            self._consume(base, "index")
+            self.graph.consume(base, "index")
             return Tensor(Op("index"))
         if isinstance(base, ListValue) and len(node.slice) == 1:
             index = node.slice[0].slice
@@ -671,7 +549,7 @@ class Interpreter:
                 return FunctionValue(member.node, member.scope, member.path, bound_self=base)
             if member is not None:
                 return member
-            return _BoundMethod(base, name)
+            return BoundMethod(base, name)
         if isinstance(base, ClassValue):
             member = self._class_member(base, name)
             return member if member is not None else UNKNOWN
@@ -680,24 +558,24 @@ class Interpreter:
         if isinstance(base, Layer):
             if name in base.spec.params:
                 return base.arg(name)
-            return _BoundMethod(base, name)
+            return BoundMethod(base, name)
         if isinstance(base, Param) and isinstance(base.default, (LayerRef, ModuleRef)):
             return self._attribute(base.default, name)
         if isinstance(base, ModelValue):
-            return self.usage.attribute(base, name)
-        if isinstance(base, (Tensor, ListValue, Sequence_, _Super, DictValue)):
-            return _BoundMethod(base, name)
+            return self.recorder.attribute(base, name)
+        if isinstance(base, (Tensor, ListValue, LayerSequence, Super, DictValue)):
+            return BoundMethod(base, name)
         return UNKNOWN
 
     def _binary(self, left: Value, right: Value, operator: cst.CSTNode) -> Value:
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             for operand in (left, right):
                 if isinstance(operand, Tensor):
-                    self._consume(operand, "arithmetic")
+                    self.graph.consume(operand, "arithmetic")
             rank = left.rank if isinstance(left, Tensor) else None
             return Tensor(Op("arithmetic"), rank=rank)
         if isinstance(left, ListValue) and isinstance(right, ListValue) and isinstance(operator, (cst.Add, cst.AddAssign)):
-            return ListValue([*left.items, *right.items], [*left.optional, *right.optional], len(self.bodies))
+            return ListValue([*left.items, *right.items], [*left.optional, *right.optional], len(self.graph.bodies))
         left_count, right_count = as_count(left), as_count(right)
         if left_count is None or right_count is None:
             return _float_arith(left, right, operator)
@@ -722,8 +600,8 @@ class Interpreter:
             base = self._eval(call.func.value, frame)
             name = call.func.attr.value
             # Methods of models and of parameters that hold one (`model.eval()`) are resolved when called.
-            usage_value = isinstance(base, (*_USAGE_VALUES, Param))
-            callee = _BoundMethod(base, name) if usage_value else self._attribute(base, name)
+            usage_value = isinstance(base, (*USAGE_VALUES, Param))
+            callee = BoundMethod(base, name) if usage_value else self._attribute(base, name)
         else:
             callee = self._eval(call.func, frame)
         args = [
@@ -731,29 +609,29 @@ class Interpreter:
             for arg in call.args
         ]
         if isinstance(call.func, cst.Attribute):
-            self.usage.training_step(call.func, self._site(call, frame))
+            self.recorder.training_step(call.func, self._site(call, frame))
         return self._apply(callee, args, call, frame)
 
     def _apply(self, callee: Value, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         if isinstance(callee, Param):
             if isinstance(callee.default, (LayerRef, FunctionValue, ClassValue)):
                 return self._apply(callee.default, args, call, frame)
-            model = self.usage.called_parameter(callee, call)
+            model = self.recorder.called_parameter(callee, call)
             if model is not None:
                 return self._use_model(model, args, call, frame)
-            return self._unknown_call(args, "call")
+            return self.graph.unknown_call(args, "call")
         if isinstance(callee, LayerRef):
-            return self._construct(callee, args, call, frame)
+            return self.graph.construct(callee, args, call, frame.path, frame.helper)
         if isinstance(callee, Layer):
-            return self._apply_layer(callee, _first_positional(args))
-        if isinstance(callee, Sequence_):
-            if not self.usage.in_model_code:
-                model = self.usage.model_of(callee, as_model=True)
+            return self.graph.apply_layer(callee, first_positional(args))
+        if isinstance(callee, LayerSequence):
+            if not self.recorder.in_model_code:
+                model = self.recorder.model_of(callee, as_model=True)
                 assert model is not None
-                self.usage.call(self._site(call, frame), model, args)
-            return self._apply_sequence(callee, _first_positional(args))
+                self.recorder.call(self._site(call, frame), model, args)
+            return self.graph.apply_sequence(callee, first_positional(args))
         if isinstance(callee, FunctionValue):
-            self.usage.arguments(args, frame.path, frame.helper)
+            self.recorder.arguments(args, frame.path, frame.helper)
             return self._invoke(callee, args, call, frame.depth)
         if isinstance(callee, ClassValue):
             return self._instantiate(callee, args, call, frame)
@@ -761,14 +639,14 @@ class Interpreter:
             return self._use_model(callee, args, call, frame)
         if isinstance(callee, Instance):
             if callee.sequence is not None:
-                return self._apply_sequence(callee.sequence, _first_positional(args))
-            model = self.usage.model_of(callee)
+                return self.graph.apply_sequence(callee.sequence, first_positional(args))
+            model = self.recorder.model_of(callee)
             if model is not None:
                 return self._use_model(model, args, call, frame)
-            return self._unknown_call(args, "module")
-        if isinstance(callee, _BoundMethod):
+            return self.graph.unknown_call(args, "module")
+        if isinstance(callee, BoundMethod):
             return self._method(callee, args, call, frame)
-        if isinstance(callee, _Super):
+        if isinstance(callee, Super):
             return callee
         if isinstance(callee, ModuleRef):
             # Functions are worth following; of another file's classes, what models they build.
@@ -776,39 +654,39 @@ class Interpreter:
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
             # Inside a model's own code, another file's class builds a submodule: no use to follow.
-            definition = None if self.usage.in_model_code else self._definition(callee)
+            definition = None if self.recorder.in_model_code else self._definition(callee)
             if isinstance(definition, ClassValue):
                 return self._instantiate(definition, args, call, frame)
-            used = self.usage.external(callee.qualname, args, self._site(call, frame))
+            used = self.recorder.external(callee.qualname, args, self._site(call, frame))
             if used is not None:
                 return used
             return self._known_function(callee.qualname, args, call, frame)
-        return self._unknown_call(args, "call")
+        return self.graph.unknown_call(args, "call")
 
     def _instantiate(self, cls: ClassValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         """`Net()` builds a model whose content the presence index knows; an instance of
         any other class (a trainer) gets its `__init__` run, so that its methods see
-        `self.model`."""
-        model = self.usage.construct_class(cls, args, self._site(call, frame))
+        `self.facts`."""
+        model = self.recorder.construct_class(cls, args, self._site(call, frame))
         if model is not None:
-            self._escape_args(args)
+            self.graph.escape_args(args)
             return model
         instance = Instance(cls)
         init = self._class_member(cls, "__init__")
         if isinstance(init, FunctionValue):
             self._invoke(FunctionValue(init.node, init.scope, init.path, bound_self=instance), args, call, frame.depth)
         else:
-            self._escape_args(args)
+            self.graph.escape_args(args)
         return instance
 
     def _use_model(self, model: ModelValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
         """`model(x)`: a use of a whole model, outside its own code."""
         for arg in args:
             if isinstance(arg.value, Tensor):
-                self._consume(arg.value, "module")
-        if self.usage.in_model_code:
+                self.graph.consume(arg.value, "module")
+        if self.recorder.in_model_code:
             return Tensor(Op("module"))
-        return self.usage.call(self._site(call, frame), model, args)
+        return self.recorder.call(self._site(call, frame), model, args)
 
     def _site(self, node: cst.CSTNode, frame: Frame) -> Site:
         return Site(node, frame.path, frame.helper)
@@ -816,7 +694,7 @@ class Interpreter:
     def _context_of(self, decorator: Value) -> Value:
         """`@torch.no_grad` written without parentheses is the context itself."""
         if isinstance(decorator, ModuleRef):
-            return self.usage.grad_context(decorator.qualname, []) or decorator
+            return self.recorder.grad_context(decorator.qualname, []) or decorator
         return decorator
 
     def _resolve_in(self, expression: cst.BaseExpression, definition: ClassValue | FunctionValue) -> Value:
@@ -855,316 +733,20 @@ class Interpreter:
             self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only)
         return self.project_values[key]
 
-    def _known_function(self, qualname: str, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
-        short = qualname.rsplit(".", 1)[-1]
-        if qualname == "functools.partial" and args and isinstance(args[0].value, LayerRef):
-            base = args[0].value
-            ref = LayerRef(base.spec, {**base.bound, **self._bind(base.spec, args[1:])}, call)
-            if frame.path == self.model.path:
-                self.model.partials.append(ref)
-            return ref
-        if qualname in ("collections.OrderedDict", "builtins.dict"):
-            pairs = [pair for pair in (self._items_of(args[0].value) if args and args[0].keyword is None else [])
-                     if isinstance(pair, ListValue) and len(pair.items) == 2]
-            keywords = [arg for arg in args if arg.keyword is not None]
-            keys = [pair.items[0] for pair in pairs]
-            return DictValue(
-                [pair.items[1] for pair in pairs] + [arg.value for arg in keywords],
-                [key.value if isinstance(key, Const) and isinstance(key.value, str) else None for key in keys]
-                + [arg.keyword for arg in keywords],
-            )
-        if qualname == "builtins.super" and frame.self_value is not None:
-            return _Super(frame.self_value)
-        if qualname in ("builtins.int", "builtins.round", "math.floor", "math.ceil") and args:
-            count = as_count(args[0].value)
-            return count if count is not None else UNKNOWN
-        if qualname in _MODULE_LISTS:
-            items = self._items_of(args[0].value) if args else []
-            for item in items:
-                self._escape(item)
-            return ListValue(list(items), depth=len(self.bodies))
-        if qualname in _CONCATENATIONS and args and isinstance(args[0].value, ListValue):
-            return self._concatenate(args[0].value.items, args[1:])
-        tensor_args = [arg.value for arg in args if isinstance(arg.value, Tensor)]
-        if short in ("Input",) and qualname.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
-            return Tensor(rank=self._input_rank(args))
-        if tensor_args and qualname.split(".")[0] in ("torch", "tensorflow", "keras", "tf_keras"):
-            if short in catalogue.SHAPE_OPS:
-                first = tensor_args[0]
-                return Tensor(first.producer, (*first.via, short), _flatten_rank(short, args))
-            name = short
-            if short in catalogue.DROPOUT_OPS:
-                name = "identity" if _drops_nothing(args) else "dropout"
-            for tensor in tensor_args:
-                self._consume(tensor, name)
-            return Tensor(Op(name), rank=tensor_args[0].rank if short in catalogue.CHANNEL_OPS else None)
-        return self._unknown_call(args, "call")
-
-    def _concatenate(self, parts: list[Value], options: list[Arg]) -> Tensor:
-        """`torch.cat(tensors, dim)`: along dim 1 the channels add up."""
-        tensors = [part for part in parts if isinstance(part, Tensor)]
-        for part in parts:
-            if isinstance(part, Tensor):
-                self._consume(part, "cat")
-            else:
-                self._escape(part)
-        ranks = {tensor.rank for tensor in tensors}
-        rank = ranks.pop() if len(ranks) == 1 else None
-        dim = next((option.value for option in options if option.keyword in (None, "dim", "axis")), Const(0))
-        channels = None
-        along_channels = isinstance(dim, Const) and (dim.value == 1 or (rank is not None and dim.value == 1 - rank))
-        if along_channels and len(tensors) == len(parts):
-            traced = [tensor_channels(tensor) for tensor in tensors]
-            if all(found is not None for found in traced):
-                channels = sum((found[0] for found in traced if found is not None), Count.number(0))
-        return Tensor(Op("torch.cat"), rank=rank, channels=channels)
-
-    def _method(self, method: _BoundMethod, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
-        receiver, name = method.receiver, method.name
-        # A method kept in a variable (`switch = model.eval; switch()`) is left alone.
-        if isinstance(receiver, (*_USAGE_VALUES, Param, Instance, Sequence_)) and isinstance(call.func, cst.Attribute):
-            used = self.usage.method(receiver, name, args, self._site(call, frame), call.func)
-            if used is not None:
-                for arg in args:
-                    if isinstance(arg.value, Tensor):
-                        self._consume(arg.value, name)
-                return used
-            if not isinstance(receiver, (Instance, Sequence_)):
-                return self._unknown_call(args, name)
-        if isinstance(receiver, Tensor):
-            if name in catalogue.SHAPE_OPS:
-                return Tensor(receiver.producer, (*receiver.via, name), _flatten_rank(name, args, method=True))
-            if name in _TENSOR_PASSTHROUGH:
-                return receiver
-            if name in _TENSOR_METADATA:
-                return UNKNOWN
-            self._consume(receiver, name)
-            for arg in args:
-                if isinstance(arg.value, Tensor):
-                    self._consume(arg.value, name)
-            return Tensor(Op(name), rank=receiver.rank if name in catalogue.CHANNEL_OPS else None)
-        if isinstance(receiver, ListValue) and name in _CONTAINER_METHODS and args:
-            if name == "extend":
-                self._add_to_list(receiver, self._items_of(args[0].value))
-            elif name == "insert" and len(args) == 2:
-                index = args[0].value
-                position = index.value if isinstance(index, Const) and isinstance(index.value, int) else None
-                self._add_to_list(receiver, [args[1].value], position)
-            else:
-                self._add_to_list(receiver, [args[-1].value])
-            return Const(None)
-        if isinstance(receiver, Sequence_) and name in _CONTAINER_METHODS and args:
-            self._extend_sequence(receiver, [(args[-1].value, self._optional_group(receiver.depth))])
-            return Const(None)
-        if isinstance(receiver, Instance) and name in ("add_module", "register_module") and len(args) == 2:
-            key, layer = args[0].value, args[1].value
-            if isinstance(key, Const) and isinstance(key.value, str):
-                receiver.attributes[key.value] = layer
-            if receiver.sequence is not None:
-                self._extend_sequence(receiver.sequence, [(layer, self._optional_group(receiver.sequence.depth))])
-            return Const(None)
-        if isinstance(receiver, _Super) and name == "__init__":
-            instance = receiver.instance
-            if instance.sequence is not None:
-                items = self._sequence_items(args)
-                self._extend_sequence(instance.sequence, items)
-                return Const(None)
-            for base in self._bases(instance.cls):
-                init = self._class_member(base, "__init__") if isinstance(base, ClassValue) else None
-                if isinstance(init, FunctionValue):
-                    bound = FunctionValue(init.node, init.scope, init.path, bound_self=instance)
-                    return self._invoke(bound, args, call, frame.depth)
-            self._escape_args(args)
-            return Const(None)
-        return self._unknown_call(args, name)
-
-    def _input_rank(self, args: list[Arg]) -> int | None:
-        for arg in args:
-            if arg.keyword in (None, "shape") and isinstance(arg.value, ListValue):
-                return len(arg.value.items) + 1
-        return None
 
     # ----- layers -------------------------------------------------------------------------
 
-    def _bind(self, spec: catalogue.LayerSpec, args: list[Arg]) -> dict[str, ArgInfo]:
-        bound: dict[str, ArgInfo] = {}
-        position = 0
-        for arg in args:
-            if arg.star == "**" and _known_keys(arg.value):
-                # `**dd` with dd = {"device": ..., "dtype": ...}: bound by name, with no node
-                # of their own to anchor a finding or a fix on.
-                assert isinstance(arg.value, DictValue)
-                for key, value in zip(arg.value.keys, arg.value.items, strict=True):
-                    bound[str(key)] = ArgInfo(value, None)
-                continue
-            if arg.star:
-                bound["*"] = ArgInfo(UNKNOWN, arg.node)  # unknown arguments: nothing is certain
-                continue
-            if arg.keyword is not None:
-                bound[arg.keyword] = ArgInfo(arg.value, arg.node)
-            else:
-                if position < len(spec.params):
-                    bound[spec.params[position]] = ArgInfo(arg.value, arg.node)
-                position += 1
-        return bound
-
-    def _construct(self, ref: LayerRef, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
-        spec = ref.spec
-        if spec.kind is Kind.CONTAINER:
-            sequence = Sequence_([], depth=len(self.bodies))
-            self._extend_sequence(sequence, self._sequence_items(args))
-            return sequence
-        self.events += 1
-        layer = Layer(spec, {**ref.bound, **self._bind(spec, args)}, call, frame.path, frame.helper)
-        if spec.functional:
-            if frame.path == self.model.path:
-                self.model.functional_bn.append(layer)
-            tensor = _first_positional(args)
-            if isinstance(tensor, Tensor):
-                self._consume(tensor, spec.name)
-            return Tensor(Op(spec.name))
-        self.model.layers.append(layer)
-        return layer
-
-    def _sequence_items(self, args: list[Arg]) -> list[tuple[Value, tuple[int, ...]]]:
-        """A container's items, each with the bodies that may have left it out."""
-        items: list[tuple[Value, tuple[int, ...]]] = []
-        for arg in args:
-            if arg.keyword not in (None, "layers"):
-                continue
-            if isinstance(arg.value, ListValue):
-                items.extend(arg.value.grouped())
-            elif arg.star or isinstance(arg.value, DictValue):
-                items.extend((item, ()) for item in self._items_of(arg.value))
-            else:
-                items.append((arg.value, ()))
-        return items
-
-    def _optional_group(self, depth: int) -> tuple[int, ...]:
-        """The bodies entered since a container was made at `depth`: () when none."""
-        return tuple(self.bodies[depth:])
-
-    def _add_to_list(self, target: ListValue, items: list[Value], position: int | None = None) -> None:
-        group = self._optional_group(target.depth)
-        if position is None:
-            target.items.extend(items)
-            target.optional.extend([group] * len(items))
-            return
-        target.items[position:position] = items
-        target.optional[position:position] = [group] * len(items)
-
-    def _extend_sequence(self, sequence: Sequence_, items: list[tuple[Value, tuple[int, ...]]]) -> None:
-        """Feed items one after another. When an optional group of items ends (the body of
-        an if or loop that added them), what came before the group may flow on directly
-        too, so both are joined."""
-        open_groups: list[tuple[int, Tensor]] = []  # (body, what flowed in before it)
-        for item, bodies in items:
-            shared = 0
-            while shared < min(len(open_groups), len(bodies)) and open_groups[shared][0] == bodies[shared]:
-                shared += 1
-            while len(open_groups) > shared:
-                _, skipped = open_groups.pop()
-                sequence.output = self._join(sequence.output, skipped)
-            open_groups += [(body, sequence.output) for body in bodies[shared:]]
-            first = not sequence.items
-            sequence.items.append(item)
-            sequence.output = self._feed(item, sequence.output)
-            if first:
-                sequence.entry = self._entry_layers(item)
-        while open_groups:
-            _, skipped = open_groups.pop()
-            sequence.output = self._join(sequence.output, skipped)
-
-    def _entry_layers(self, item: Value) -> list[Layer]:
-        if isinstance(item, Layer):
-            return [item]
-        if isinstance(item, Sequence_):
-            return list(item.entry)
-        if isinstance(item, Instance) and item.sequence is not None:
-            return list(item.sequence.entry)
-        return []
-
-    def _feed(self, item: Value, tensor: Tensor) -> Tensor:
-        if isinstance(item, Layer):
-            return self._apply_layer(item, tensor)
-        if isinstance(item, Sequence_):
-            return self._apply_sequence(item, tensor)
-        if isinstance(item, Instance) and item.sequence is not None:
-            return self._apply_sequence(item.sequence, tensor)
-        self._escape(item)
-        self._consume(tensor, "module")
-        return Tensor(Op("module"))
-
-    def _apply_layer(self, layer: Layer, value: Value) -> Tensor:
-        self.events += 1
-        tensor = value if isinstance(value, Tensor) else Tensor()
-        kind = layer.spec.kind
-        if kind is Kind.IDENTITY:
-            return tensor
-        if kind is Kind.RESHAPE:
-            rank = 2 if layer.spec.name == "Flatten" and not layer.args else None
-            return Tensor(tensor.producer, (*tensor.via, layer.spec.name), rank)
-        layer.inputs.append(tensor)
-        if isinstance(tensor.producer, Layer):
-            tensor.producer.uses.append(Use(layer, tensor.via))
-        return Tensor(layer, rank=_output_rank(layer, tensor))
-
-    def _apply_sequence(self, sequence: Sequence_, value: Value) -> Tensor:
-        tensor = value if isinstance(value, Tensor) else Tensor()
-        for layer in sequence.entry:
-            layer.inputs.append(tensor)
-            if isinstance(tensor.producer, Layer):
-                tensor.producer.uses.append(Use(layer, tensor.via))
-        return Tensor(sequence.output.producer, sequence.output.via, sequence.output.rank)
-
-    def _consume(self, tensor: Tensor, name: str) -> None:
-        self.events += 1
-        if isinstance(tensor.producer, Layer):
-            tensor.producer.uses.append(Use(Op(name), tensor.via))
-
-    def _escape(self, value: Value) -> None:
-        """The value reaches code we cannot follow: its consumers become unknowable."""
-        if isinstance(value, (Layer, Sequence_, ListValue, DictValue, Tensor)):
-            self.events += 1
-        if isinstance(value, Layer):
-            value.escaped = True
-        elif isinstance(value, Sequence_):
-            self._consume(value.output, "escape")
-        elif isinstance(value, (ListValue, DictValue)):
-            for item in value.items:
-                self._escape(item)
-        elif isinstance(value, Tensor):
-            self._consume(value, "escape")
-
-    def _escape_args(self, args: list[Arg]) -> None:
-        for arg in args:
-            self._escape(arg.value)
-
-    def _unknown_call(self, args: list[Arg], name: str) -> Value:
-        for arg in args:
-            if isinstance(arg.value, Tensor):
-                self._consume(arg.value, name)
-            else:
-                self._escape(arg.value)
-        return UNKNOWN
 
     # ----- values -------------------------------------------------------------------------
 
-    def _items_of(self, value: Value) -> list[Value]:
-        if isinstance(value, (ListValue, DictValue)):
-            return list(value.items)
-        if isinstance(value, Sequence_):
-            return [value]
-        self._escape(value)
-        return [UNKNOWN]
 
     def _element_of(self, value: Value) -> Value:
-        element = self.usage.element(value)
+        element = self.recorder.element(value)
         if element is not None:
             return element
         if isinstance(value, (ListValue, DictValue)):
             for item in value.items:
-                self._escape(item)
+                self.graph.escape(item)
         return UNKNOWN
 
     def _resolve_qualname(self, qualname: str) -> Value:
@@ -1195,52 +777,10 @@ def _literal(node: cst.Integer | cst.Float | cst.SimpleString) -> Value:
     return Const(body)
 
 
-def _known_keys(value: Value) -> bool:
-    return isinstance(value, DictValue) and len(value.keys) == len(value.items) and None not in value.keys
-
-
-def _drops_nothing(args: list[Arg]) -> bool:
-    """`F.dropout(x, p=0.0)` / `F.dropout(x, 0)`: no variance shift."""
-    positional = [arg.value for arg in args if arg.keyword is None and not arg.star]
-    rate = next((arg.value for arg in args if arg.keyword in ("p", "rate")), None)
-    if rate is None and len(positional) > 1:
-        rate = positional[1]
-    return rate is not None and as_number(rate) == 0
-
-
-def _first_positional(args: list[Arg]) -> Value:
-    for arg in args:
-        if arg.keyword is None and not arg.star:
-            return arg.value
-    return UNKNOWN
-
-
 def _comprehension_clauses(clause: cst.CompFor | None) -> Iterable[cst.CompFor]:
     while clause is not None:
         yield clause
         clause = clause.inner_for_in
-
-
-def _output_rank(layer: Layer, tensor: Tensor) -> int | None:
-    spec = layer.spec
-    if spec.kind is Kind.CONV:
-        return spec.rank
-    if spec.kind is Kind.LINEAR:
-        return tensor.rank or spec.rank
-    if spec.kind is Kind.GLOBAL_POOL:
-        return 2
-    if spec.keeps_rank or spec.kind is Kind.BATCH_NORM:
-        return tensor.rank
-    return None
-
-
-def _flatten_rank(name: str, args: list[Arg], method: bool = False) -> int | None:
-    """`x.flatten(1)` / `torch.flatten(x, 1)` leave a rank-2 tensor; other shape ops: unknown."""
-    if name != "flatten":
-        return None
-    values = [arg.value for arg in args if arg.keyword in (None, "start_dim")]
-    start = values[0 if method else 1] if len(values) > (0 if method else 1) else Const(0)
-    return 2 if isinstance(start, Const) and start.value == 1 and len(values) <= (1 if method else 2) else None
 
 
 def _float_arith(left: Value, right: Value, operator: cst.CSTNode) -> Value:

@@ -18,6 +18,11 @@ class Framework(str, Enum):
     KERAS = "keras"
 
 
+# The packages each framework's code is imported from (Keras also through TensorFlow).
+KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
+FRAMEWORK_ROOTS = frozenset({"torch", *KERAS_ROOTS})
+
+
 class Kind(str, Enum):
     CONV = "conv"  # includes transposed, separable and depthwise convolutions
     LINEAR = "linear"  # nn.Linear, keras Dense
@@ -201,7 +206,6 @@ CATALOGUE: dict[tuple[Framework, str], LayerSpec] = {
     for spec in _torch_convs() + _torch_norms() + _torch_others() + _keras_layers()
 }
 
-_KERAS_ROOTS = {"keras", "tf_keras", "tensorflow"}
 
 
 def framework_of(qualified_name: str) -> Framework | None:
@@ -209,9 +213,9 @@ def framework_of(qualified_name: str) -> Framework | None:
     parts = qualified_name.split(".")
     if parts[0] == "torch" and "nn" in parts[1:-1]:
         return Framework.TORCH
-    if parts[0] in _KERAS_ROOTS and "layers" in parts[1:-1]:
+    if parts[0] in KERAS_ROOTS and "layers" in parts[1:-1]:
         return Framework.KERAS
-    if parts[0] in _KERAS_ROOTS and parts[-1] == "Sequential" and ("keras" in parts or parts[0] != "tensorflow"):
+    if parts[0] in KERAS_ROOTS and parts[-1] == "Sequential" and ("keras" in parts or parts[0] != "tensorflow"):
         return Framework.KERAS
     return None
 

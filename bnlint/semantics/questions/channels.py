@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bnlint.semantics.layers import Kind
-from bnlint.semantics.values import UNKNOWN, Const, Count, Layer, Op, Param, Tensor, Value, as_count, as_number
+from bnlint.semantics.catalogue.layers import Kind
+from bnlint.semantics.interp.values import UNKNOWN, Const, Count, Layer, Op, Param, Tensor, Value, as_count, as_number
 
 _MAX_TRACE = 16
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 if TYPE_CHECKING:
-    from bnlint.semantics.layers import LayerSpec
+    from bnlint.semantics.catalogue.layers import LayerSpec
 
 
 class Value:
@@ -218,7 +218,7 @@ class Tensor(Value):
 
 
 @dataclass(eq=False)
-class Sequence_(Value):
+class LayerSequence(Value):
     """nn.Sequential / keras.Sequential: items run one after another."""
 
     items: list[Value]
@@ -285,7 +285,7 @@ class Instance(Value):
 
     cls: ClassValue
     attributes: dict[str, Value] = field(default_factory=dict)
-    sequence: Sequence_ | None = None  # for nn.Sequential subclasses
+    sequence: LayerSequence | None = None  # for nn.Sequential subclasses
 
 
 def join(left: Value, right: Value) -> Value:

@@ -1,7 +1,7 @@
 """How models are used: which value holds which model, its train/eval mode along the code,
 and the surroundings of every use (loops, `no_grad`, gradient tapes, the function running).
 
-The interpreter (bnlint.semantics.flow) calls the `UsageRecorder` (bnlint.semantics.recorder)
+The interpreter (bnlint.semantics.interp.interpreter) calls the `UsageRecorder` (bnlint.semantics.interp.recorder)
 as it walks training and evaluation code, inlining helpers with their real arguments, so `evaluate(model, loader)`
 sees the caller's model and `set_eval(model)` switches it at the call site. What is
 recorded is `UsageFacts`: plain events the BN1xx/BN2xx/BN4xx rules read.
@@ -16,9 +16,9 @@ from enum import Enum
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.values import ClassValue, Value
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.values import ClassValue, Value
 
 
 class Mode(str, Enum):
@@ -73,7 +73,7 @@ class ModelValue(Value):
     label: str  # how messages name it: `Net`, `torchvision.models.resnet50`
     node: cst.CSTNode | None = None  # where it was built
     fresh: bool = False  # built by the code analysed, so in train mode (torch modules start training)
-    built_in: int = 0  # the run (see UsageRecorder.activation) that built it
+    built_in: int = 0  # the standalone run (UsageRecorder.standalone_runs) that built it
     pretrained: bool = False  # keras.applications / a loaded model
     zoo: bool = False  # from a model zoo or a file: content unknown statically, but a real network
     inner: ModelValue | None = None  # what a wrapper wraps
@@ -258,6 +258,11 @@ class Loader(Value):
     context: Context
     calls: list[ModelCall] = field(default_factory=list)  # model calls in loops over it
     model: ModelValue | None = None  # fit(): the model trained
+
+
+# Values whose methods matter (`model.eval()`, `ds.batch(8)`): the interpreter leaves
+# their calls to the recorder.
+USAGE_VALUES = (ModelValue, Parameters, Dataset, Loader, GradContext, OptimizerValue)
 
 
 @dataclass(frozen=True)

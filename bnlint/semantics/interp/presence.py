@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence, constructor_presence
-from bnlint.semantics.layers import Framework, Kind
+from bnlint.semantics.catalogue.constructors import Presence, constructor_presence
+from bnlint.semantics.catalogue.layers import FRAMEWORK_ROOTS, KERAS_ROOTS, Framework, Kind
+from bnlint.semantics.interp.values import ClassValue, Const, FunctionValue, LayerRef, ModuleRef, Param, Value
 from bnlint.semantics.syntax import children
-from bnlint.semantics.values import ClassValue, Const, FunctionValue, LayerRef, ModuleRef, Param, Value
 
 # Base classes that make a class a model (or a layer, which is called like one).
 _MODEL_BASES = {
@@ -29,7 +29,6 @@ _MODEL_BASES = {
     "pytorch_lightning.core.LightningModule": Framework.TORCH,
 }
 _KERAS_MODEL_NAMES = frozenset({"Model", "Layer", "Functional"})
-_KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
 # Modules whose callables never build a model part bnlint could miss.
 _INERT_ROOTS = frozenset({
     "builtins", "math", "numpy", "functools", "collections", "typing", "copy", "itertools", "warnings", "logging",
@@ -47,7 +46,7 @@ def model_framework(base: Value) -> Framework | None:
     if qualname in _MODEL_BASES:
         return _MODEL_BASES[qualname]
     parts = qualname.split(".")
-    if parts[0] in _KERAS_ROOTS and parts[-1] in _KERAS_MODEL_NAMES and ("keras" in parts or parts[0] == "keras"):
+    if parts[0] in KERAS_ROOTS and parts[-1] in _KERAS_MODEL_NAMES and ("keras" in parts or parts[0] == "keras"):
         return Framework.KERAS
     return None
 
@@ -124,7 +123,7 @@ class PresenceIndex:
             if isinstance(resolved, (ClassValue, FunctionValue, LayerRef)):
                 return self._of_reference(resolved, called)
             root = value.qualname.split(".")[0]
-            if called and root not in _INERT_ROOTS and root not in ("torch", *_KERAS_ROOTS):
+            if called and root not in _INERT_ROOTS and root not in FRAMEWORK_ROOTS:
                 return Presence.UNKNOWN
         return Presence.NO
 

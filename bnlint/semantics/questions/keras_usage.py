@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.flow import FileModel
-from bnlint.semantics.layers import Framework
-from bnlint.semantics.usage import (
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.catalogue.layers import Framework
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.usage import (
     FunctionalModel,
     ModelCall,
     ModelValue,
@@ -147,16 +147,16 @@ def frozen_for_good(writes: list[TrainableWrite]) -> bool:
     return bool(writes) and all(write.value is False for write in writes)
 
 
-def called_name(call: ModelCall, model: FileModel) -> str:
+def called_name(call: ModelCall, facts: FileFacts) -> str:
     """How messages name the called model: as written (`self.model`), else its label."""
     node = call.site.node
-    if call.site.path == model.path and isinstance(node, cst.Call):
-        return model.module.code_for_node(node.func)
+    if call.site.path == facts.path and isinstance(node, cst.Call):
+        return facts.module.code_for_node(node.func)
     return call.model.label
 
 
-def described(call: ModelCall, model: FileModel) -> str:
+def described(call: ModelCall, facts: FileFacts) -> str:
     """"`self.model` (Net, holds batch norm)": the called model for messages."""
     root = call.model.root
     holds = "may hold batch norm" if root.zoo else "holds batch norm"
-    return f"`{called_name(call, model)}` ({root.label}, {holds})"
+    return f"`{called_name(call, facts)}` ({root.label}, {holds})"

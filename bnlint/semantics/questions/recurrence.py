@@ -28,18 +28,19 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.flow import FileModel
+from bnlint.semantics.catalogue.layers import KERAS_ROOTS
+from bnlint.semantics.interp.facts import FileFacts
+from bnlint.semantics.interp.values import Layer
 from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text, module_name_for
-from bnlint.semantics.project import BN_TEXT, ProjectIndex, parse
-from bnlint.semantics.queries import is_batch_norm
+from bnlint.semantics.project.index import BN_TEXT, ProjectIndex
+from bnlint.semantics.project.loading import parse
+from bnlint.semantics.questions.channels import is_batch_norm
 from bnlint.semantics.syntax import children, walk
-from bnlint.semantics.values import Layer
 
 _TORCH_CELL_BASES = frozenset({"RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"})
 _KERAS_CELL_BASES = frozenset({
     "AbstractRNNCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "DropoutRNNCell", "ConvLSTMCell", "PeepholeLSTMCell",
 })
-_KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
 _STEP_METHODS = ("forward", "call", "__call__")
 _MAX_DEPTH = 3  # method calls followed from a loop, names followed to their binding
 # Words of a loop bound (`range(seq_len)`, `range(self.num_layers)`) that say what it counts.
@@ -93,11 +94,11 @@ class Recurrence:
     step_calls: list[StepCall] = field(default_factory=list)
 
 
-def recurrence(model: FileModel, project: ProjectIndex | None) -> Recurrence:
+def recurrence(facts: FileFacts, project: ProjectIndex | None) -> Recurrence:
     """The cells and per-step batch-norm calls of a file (cells of other project files
     found through the project index)."""
-    norms = {layer.node: layer for layer in (*model.own_layers(), *model.functional_bn) if is_batch_norm(layer)}
-    return _Analysis(model, norms, project).run()  # with no batch norm here, a loop may still call another file's
+    norms = {layer.node: layer for layer in (*facts.own_layers(), *facts.functional_bn) if is_batch_norm(layer)}
+    return _RecurrenceSearch(facts, norms, project).run()  # with no batch norm here, a loop may still call another file's
 
 
 # ----- one module's names and classes ---------------------------------------------------------
@@ -157,7 +158,7 @@ class _Module:
                 continue
             qualname = self.qualified(base.value) or ""
             root, short = qualname.split(".")[0], qualname.rsplit(".", 1)[-1]
-            if short in (_TORCH_CELL_BASES if root == "torch" else _KERAS_CELL_BASES if root in _KERAS_ROOTS else ()):
+            if short in (_TORCH_CELL_BASES if root == "torch" else _KERAS_CELL_BASES if root in KERAS_ROOTS else ()):
                 return qualname
         return None
 
@@ -198,9 +199,8 @@ def _project_class(qualname: str, project: ProjectIndex, hops: int = _MAX_DEPTH)
     path = project.module_path(module_name)
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = project.text(path)
+    if text is None:
         return None
     project.loaded_files.add(path)  # the findings here depend on that file (result cache)
     if BN_TEXT.search(text):  # only a module that names batch norm can hold a class using it
@@ -251,11 +251,11 @@ class _Runs:
         return _Runs(self.norms + other.norms, self.classes + other.classes, self.imported + other.imported)
 
 
-class _Analysis:
-    def __init__(self, model: FileModel, norms: dict[cst.Call, Layer], project: ProjectIndex | None) -> None:
-        self.model = model
+class _RecurrenceSearch:
+    def __init__(self, facts: FileFacts, norms: dict[cst.Call, Layer], project: ProjectIndex | None) -> None:
+        self.facts = facts
         self.norms = norms
-        self.file = _Module(model.module, model.path, model.source, project)
+        self.file = _Module(facts.module, facts.path, facts.source, project)
         self.attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = {}
         self.local_bindings: dict[cst.FunctionDef, dict[str, list[cst.BaseExpression]]] = {}
         self.class_norms: dict[cst.ClassDef, tuple[cst.Call, ...]] = {}
@@ -269,9 +269,9 @@ class _Analysis:
             why = self.file.explicit_cell(cls)
             if why is not None:
                 self._add_cell(cls, why, None)
-        keras = any(qualname.split(".")[0] in _KERAS_ROOTS for qualname in self.file.imports.values())
-        if keras and "RNN" in self.model.source:
-            for node in walk(self.model.module, into_scopes=True):
+        keras = any(qualname.split(".")[0] in KERAS_ROOTS for qualname in self.file.imports.values())
+        if keras and "RNN" in self.facts.source:
+            for node in walk(self.facts.module, into_scopes=True):
                 if isinstance(node, cst.Call) and self._is_keras_rnn(node):
                     self._cells_passed_to_rnn(node)
         for cls in self.file.classes.values():
@@ -329,7 +329,7 @@ class _Analysis:
 
     def _is_keras_rnn(self, call: cst.Call) -> bool:
         qualname = self.file.qualified(call.func) or ""
-        return qualname.rsplit(".", 1)[-1] == "RNN" and qualname.split(".")[0] in _KERAS_ROOTS
+        return qualname.rsplit(".", 1)[-1] == "RNN" and qualname.split(".")[0] in KERAS_ROOTS
 
     def _cells_passed_to_rnn(self, call: cst.Call) -> None:
         """`keras.layers.RNN(cell)`, the cell built there or bound to a name first."""
@@ -347,7 +347,7 @@ class _Analysis:
             for method in _methods(cls):
                 if _contains(method, node):
                     return _Scope(method, cls)
-        for function in walk(self.model.module, into_scopes=True):
+        for function in walk(self.facts.module, into_scopes=True):
             if isinstance(function, cst.FunctionDef) and _contains(function, node):
                 return _Scope(function, None)
         return None

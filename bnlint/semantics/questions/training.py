@@ -5,14 +5,14 @@ optimizers and frozen parts (BN204, BN401, BN106) of the usage facts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 import libcst as cst
 
-from bnlint.semantics.constructors import Presence
-from bnlint.semantics.names import import_bindings
-from bnlint.semantics.usage import Mode, ModelValue, UsageFacts
-from bnlint.semantics.values import ClassValue, FunctionValue
+from bnlint.semantics.catalogue.constructors import Presence
+from bnlint.semantics.interp.usage import Mode, ModelValue, UsageFacts
+from bnlint.semantics.interp.values import ClassValue, FunctionValue
+from bnlint.semantics.syntax import parents
 
 
 def whole_model(model: ModelValue) -> ModelValue:
@@ -88,46 +88,19 @@ def overrides_train(cls: ClassValue) -> bool:
 
 
 def enclosing_class(module: cst.Module, node: cst.CSTNode) -> cst.ClassDef | None:
-    """The class whose method holds `node` (a freeze written in `__init__`), if any."""
-    for cls in _classes(module.body):
-        if any(_contains(method, node) for method in cls.body.body if isinstance(method, cst.FunctionDef)):
+    """The class whose method holds `node` (a freeze written in `__init__`), if any: the
+    outermost such class among those defined at the top level or inside class bodies."""
+    path = parents(module).path_to(node)
+    if path is None:
+        return None
+    # Module → ClassDef → IndentedBlock → (ClassDef → IndentedBlock →)* FunctionDef
+    for index in range(1, len(path), 2):
+        cls = path[index]
+        if not isinstance(cls, cst.ClassDef) or not isinstance(cls.body, cst.IndentedBlock):
+            return None
+        if index + 2 < len(path) and isinstance(path[index + 2], cst.FunctionDef):
             return cls
     return None
-
-
-def _classes(body: Sequence[cst.CSTNode]) -> Iterator[cst.ClassDef]:
-    for statement in body:
-        if isinstance(statement, cst.ClassDef):
-            yield statement
-            yield from _classes(statement.body.body)
-
-
-def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
-    stack = [tree]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            return True
-        stack.extend(current.children)
-    return False
-
-
-def local_name(module: cst.Module, qualname: str) -> str | None:
-    """How this module can spell `qualname` through its top-level imports, the most
-    specific import first: `SyncBatchNorm`, `nn.SyncBatchNorm`, `torch.nn.SyncBatchNorm`."""
-    best: tuple[int, str] | None = None
-    for statement in module.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
-        for small in statement.body:
-            if not isinstance(small, (cst.Import, cst.ImportFrom)):
-                continue
-            for local, imported in import_bindings(small, "", False):
-                if qualname == imported or qualname.startswith(f"{imported}."):
-                    spelled = local + qualname[len(imported):]
-                    if best is None or len(imported) > best[0]:
-                        best = (len(imported), spelled)
-    return best[1] if best is not None else None
 
 
 def thawed(usage: UsageFacts, frozen: ModelValue) -> bool:
@@ -143,6 +116,7 @@ def _same_part(one: ModelValue, other: ModelValue) -> bool:
 _BN_EVAL = (re.compile(r"BatchNorm|batch_norm|\bbn\b", re.I), re.compile(r"\.(?:eval\(\s*\)|train\(\s*(?:mode\s*=\s*)?False\s*\))"))
 
 
+@lru_cache(maxsize=64)  # BN106, BN201-BN203 ask it of the same module
 def evals_batch_norm(tree: cst.CSTNode) -> bool:
     """A function in `tree` puts batch-norm layers in eval mode, typically
     `for m in self.modules(): if isinstance(m, nn.BatchNorm2d): m.eval()` in a `freeze_bn()`

@@ -1,0 +1,1 @@
+"""What the frameworks provide: their layers and their model constructors, as data."""

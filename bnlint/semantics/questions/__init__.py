@@ -1,0 +1,2 @@
+"""What rule families ask of a file's facts: channels and axes, training mode, batches,
+recurrence."""

@@ -170,7 +170,7 @@ def add_noqa(text: str, codes_by_line: Mapping[int, Iterable[str]]) -> tuple[str
         comment = comments.get(number)
         match = _NOQA.search(comment.string) if comment is not None else None
         if match is not None and match.group("codes") is None:
-            continue  # a bare `# noqa` already suppresses everything
+            continue  # a bare directive already suppresses everything
         if match is not None:
             listed = re.split(r"[\s,]+", match.group("codes"))
             missing = [code for code in wanted if code not in (item.upper() for item in listed)]

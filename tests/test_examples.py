@@ -35,7 +35,7 @@ EXPECTED = {
     ("recurrent.py", None, 19, "BN301"),  # bn_hh, same cell
     ("recurrent.py", None, 76, "BN301"),  # BatchNormalization in a Keras cell with state_size
     ("resnet.py", None, 12, "BN304"),  # the biased conv inside conv_bn()
-    ("resnet.py", None, 25, "BN001"),  # a `# noqa: BN304` left on a conv that has bias=False
+    ("resnet.py", None, 25, "BN001"),  # a stale BN304 suppression on a conv that has bias=False
     ("resnet.py", None, 40, "BN302"),  # BatchNorm2d(32) after Conv2d(3, STEM_CHANNELS=64)
     ("verify_torch.py", None, 11, "BN304"),  # the biased first Conv2d (bnlint verify confirms it)
     ("verify_torch.py", None, 12, "BN306"),  # momentum=0.9

@@ -74,7 +74,7 @@ def test_directives_that_suppressed_nothing_are_reported() -> None:
     kept, unused = Suppressions.from_text(text).apply([finding(2), finding(3), finding(5, "BN302")], "model.py")
     assert kept == []
     assert unused == [
-        UnusedSuppression("model.py", 1, 8, 14, (), Edit(1, 6, 1, 14, "")),  # `# noqa` and the spaces before it
+        UnusedSuppression("model.py", 1, 8, 14, (), Edit(1, 6, 1, 14, "")),  # the directive and the spaces before it
         UnusedSuppression("model.py", 2, 8, 28, ("BN305",), Edit(2, 16, 2, 28, "BN304")),  # the code list
     ]
 

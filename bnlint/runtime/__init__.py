@@ -17,6 +17,7 @@ from typing import Any
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import ConfigError, UsageError
 from bnlint.files import read_source
+from bnlint.runtime.inputs import parse_spec
 from bnlint.runtime.isolation import RuntimeCheckError, run_worker
 
 if sys.version_info >= (3, 11):
@@ -24,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_input_shape", "verify_results"]
+__all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_inputs", "verify_results"]
 
 CONFIG_TABLE = "bnlint.verify"
 
@@ -32,7 +33,7 @@ CONFIG_TABLE = "bnlint.verify"
 @dataclass(frozen=True)
 class VerifyOptions:
     model: str | None = None  # module:factory
-    input_shape: tuple[int, ...] | None = None
+    inputs: tuple[str, ...] = ()  # --input-shape values, in order
     framework: str | None = None  # torch | keras
     device: str = "cpu"
     timeout: float = 120.0
@@ -47,8 +48,9 @@ class Verification:
     files_checked: int = 0
 
 
-def configured_input_shape(start: Path) -> tuple[int, ...] | None:
-    """`input-shape` from the nearest pyproject.toml with a [tool.bnlint.verify] table."""
+def configured_inputs(start: Path) -> dict[str, Any] | None:
+    """The inputs in the nearest pyproject.toml with a [tool.bnlint.verify] table, as
+    `--input-shape` spellings: {"default": [...], "models": {name: [...]}}."""
     directory = start.absolute() if start.is_dir() else start.absolute().parent
     for folder in (directory, *directory.parents):
         candidate = folder / "pyproject.toml"
@@ -60,13 +62,29 @@ def configured_input_shape(start: Path) -> tuple[int, ...] | None:
             continue
         if table is None:
             continue
-        unknown = set(table) - {"input-shape"}
-        shape = table.get("input-shape")
-        if unknown or not (isinstance(shape, list) and shape and all(isinstance(n, int) and n > 0 for n in shape)):
-            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes one key, input-shape = [N, C, ...] "
-                              "(positive integers)")
-        return tuple(shape)
+        models = table.get("models", {})
+        if set(table) - {"input-shape", "models"} or not isinstance(models, dict):
+            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes input-shape and a models table")
+        configured = {"default": _configured_specs(candidate, "input-shape", table.get("input-shape", [])),
+                      "models": {name: _configured_specs(candidate, f"models.{name}", value)
+                                 for name, value in models.items()}}
+        return configured
     return None
+
+
+def _configured_specs(path: Path, key: str, value: Any) -> list[str]:
+    """`[N, C, H, W]` (one input) or `["N,C", "h=N,H", "N,T:int"]` (several), checked."""
+    if isinstance(value, list) and value and all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        value = [",".join(map(str, value))]
+    if not isinstance(value, list) or not all(isinstance(spec, str) for spec in value):
+        raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key} takes [N, C, H, W] or a list of input shapes "
+                          "such as [\"8,16\", \"h=8,32\"]")
+    for spec in value:
+        try:
+            parse_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key}: {error}") from None
+    return value
 
 
 def model_file(spec: str, paths: list[str]) -> Path:
@@ -89,7 +107,7 @@ def model_file(spec: str, paths: list[str]) -> Path:
     raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))} or the current folder")
 
 
-def verify_results(results: list[FileResult], options: VerifyOptions, configured: tuple[int, ...] | None,
+def verify_results(results: list[FileResult], options: VerifyOptions, configured: dict[str, Any] | None,
                    model_path: Path | None = None) -> Verification:
     """Run the worker on the findings of `results`: on the models each file builds, or on the
     one --model names (from `model_path`, which must be among `results`)."""
@@ -110,8 +128,7 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
         files.append({"path": str(model_path), "display": str(model_path), "text": read_source(model_path).text,
                       "diagnostics": []})
     request = {"files": files, "model": options.model, "model_path": str(model_path) if model_path else None,
-               "input_shape": options.input_shape,
-               "configured_shape": configured, "framework": options.framework, "device": options.device,
+               "inputs": list(options.inputs), "configured": configured, "framework": options.framework, "device": options.device,
                "seed": options.seed}
     response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
     updated = [FileResult(r.path, list(r.diagnostics), r.unused_suppressions, r.helper_evidence, r.source_lines,
@@ -123,7 +140,7 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
         plots = verdict.pop("plots")
         model = inputs.get((results[file_index].path, verdict["model"]))
         if model is not None:  # the report says which input shape, and where it came from
-            verdict.update(input_shape=model["input_shape"], input_source=model["input_source"])
+            verdict.update(input_shape=model["input_shape"], inputs=model["inputs"], input_source=model["input_source"])
         diagnostic = replace(updated[file_index].diagnostics[index], runtime=verdict)
         updated[file_index].diagnostics[index] = diagnostic
         verification.plots[diagnostic.sort_key] = plots

@@ -4,11 +4,14 @@ facts. `torch_backend` and `keras_backend` implement it; the verifiers stay fram
 
 from __future__ import annotations
 
+import inspect
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from bnlint.runtime.inputs import Batch, Inputs
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,22 @@ class Backend:
     name: str
     channel_axis: int  # of a batch norm's input, in the framework's default layout
     running_mean_name: str  # what the framework calls a batch norm's running mean
+    call_method: str  # the method a model's arguments go to: forward / call
+
+    def signature(self, model: Any) -> str:
+        try:
+            return str(inspect.signature(getattr(model, self.call_method)))
+        except (TypeError, ValueError):
+            return "(...)"
+
+    def call_parameters(self, model: Any) -> list[str]:
+        """The arguments a call of the model needs (no default), in order."""
+        try:
+            parameters = inspect.signature(getattr(model, self.call_method)).parameters.values()
+        except (TypeError, ValueError):
+            return []
+        return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.name != "training"
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def prepare(self, model: Any) -> Any:
         """The model, placed on the requested device."""
@@ -88,10 +107,12 @@ class Backend:
         """Every sub-layer (not the model itself), in registration order."""
         raise NotImplementedError
 
-    def forward(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
+    def forward(self, model: Any, batch: Batch, training: bool | None) -> np.ndarray:
+        """The first output array; `training=None` calls the model as code that passes no
+        training flag would (Keras: its default)."""
         raise NotImplementedError
 
-    def trace(self, model: Any, x: np.ndarray, training: bool) -> Trace:
+    def trace(self, model: Any, batch: Batch, training: bool) -> Trace:
         """A forward pass recording every layer call; an exception is caught and recorded."""
         raise NotImplementedError
 
@@ -125,7 +146,7 @@ class Backend:
         raise NotImplementedError
 
     def call_layer(self, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        raise NotImplementedError
+        return self.forward(layer, Batch((x,)), training)
 
     def copy_weights(self, source: Any, target: Any, dropped_biases: set[str]) -> None:
         """Load `source`'s weights into `target` (the same model without `dropped_biases`)."""
@@ -149,5 +170,11 @@ class Backend:
         """A LayerNorm over the features of one sample, for the input `call` saw."""
         raise NotImplementedError
 
-    def infer_input_shape(self, model: Any, batch: int) -> tuple[tuple[int, ...], str] | None:
+    def infer_inputs(self, model: Any, batch: int) -> Inputs:
+        """The model's arguments, from its first layer and a cell's hidden size; ValueError
+        saying which argument could not be inferred."""
+        raise NotImplementedError
+
+    def vocabulary(self, model: Any) -> int:
+        """The number of ids the model's first embedding takes; 0 without one."""
         raise NotImplementedError

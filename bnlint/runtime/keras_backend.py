@@ -15,6 +15,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace  # noqa: E402
+from bnlint.runtime.inputs import DEFAULT_TOKENS, Batch, Inputs, InputSpec  # noqa: E402
+
+
+_CELL_FEATURES = 16
+_SEQUENCE_LENGTH = 16  # token ids per sample for a model that starts with an embedding
 
 
 def _numpy(value: Any) -> np.ndarray | None:
@@ -32,6 +37,7 @@ class KerasBackend(Backend):
     name = "keras"
     channel_axis = -1
     running_mean_name = "moving_mean"
+    call_method = "call"
 
     def __init__(self, device: str, sites: Mapping[int, Site], seed: int) -> None:
         import tensorflow as tf
@@ -53,19 +59,21 @@ class KerasBackend(Backend):
                 for layer in model._flatten_layers(include_self=False, recursive=True)
                 if not isinstance(layer, keras.layers.InputLayer)]
 
-    def forward(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
+    def forward(self, model: Any, batch: Batch, training: bool | None) -> np.ndarray:
         # Dropout masks repeat from one forward pass (and one build of the model) to the next:
         # experiments compare outputs.
         for variable in model.variables:
             if "seed_generator_state" in variable.path:
                 variable.assign(np.array([self.seed, 0], dtype=variable.dtype))
+        arrays = batch.map(lambda x: x if np.issubdtype(x.dtype, np.integer) else x.astype("float32"))
+        flag = {} if training is None else {"training": training}
         with self.device:
-            output = _numpy(model(x.astype("float32"), training=training))
+            output = _numpy(model(*arrays.args, **arrays.kwargs, **flag))
         if output is None:
             raise TypeError(f"{type(model).__name__} returned no tensor")
         return output
 
-    def trace(self, model: Any, x: np.ndarray, training: bool) -> Trace:
+    def trace(self, model: Any, batch: Batch, training: bool) -> Trace:
         calls: list[Call] = []
         running: list[LayerRef] = []
         trace = Trace(calls, None)
@@ -92,7 +100,7 @@ class KerasBackend(Backend):
         for ref in refs:
             object.__setattr__(ref.handle, "call", wrapped(ref, ref.handle.call))
         try:
-            trace.output = self.forward(model, x, training)
+            trace.output = self.forward(model, batch, training)
         except Exception as error:  # noqa: BLE001 - the user's call may raise anything; it is evidence
             trace.error = error
         finally:
@@ -129,9 +137,6 @@ class KerasBackend(Backend):
 
     def fresh_copy(self, layer: LayerRef) -> Any:
         return type(layer.handle).from_config(layer.handle.get_config())
-
-    def call_layer(self, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        return self.forward(layer, x, training)
 
     def _variables(self, model: Any, dropped: set[int]) -> list[Any]:
         """The model's variables in order, less the biases of the layers in `dropped` (ids)."""
@@ -180,9 +185,27 @@ class KerasBackend(Backend):
     def layer_norm_like(self, layer: LayerRef, call: Call) -> Any:
         return keras.layers.LayerNormalization(axis=-1)
 
-    def infer_input_shape(self, model: Any, batch: int) -> tuple[tuple[int, ...], str] | None:
+    def infer_inputs(self, model: Any, batch: int) -> Inputs:
         inputs = getattr(model, "inputs", None)
         if inputs:
-            shape = tuple(batch if size is None else int(size) for size in inputs[0].shape)
-            return shape, "from the model's keras.Input"
-        return None
+            specs = [InputSpec(tuple(batch if size is None else int(size) for size in tensor.shape),
+                               DEFAULT_TOKENS if "int" in str(tensor.dtype) else 0) for tensor in inputs]
+            return Inputs((specs[0],) if len(specs) == 1 else (specs,), (), "from the model's keras.Input")
+        state_size = getattr(model, "state_size", None)
+        if state_size is not None:  # an RNN cell: call(inputs, states)
+            sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+            states = [InputSpec((batch, int(size))) for size in sizes]
+            return Inputs((InputSpec((batch, _CELL_FEATURES)), states), (),
+                          f"a cell: {_CELL_FEATURES} input features (an unbuilt cell takes any), states from "
+                          f"state_size = {state_size}", state=1)
+        first = next((layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                      if not isinstance(layer, keras.layers.InputLayer)), None)
+        if isinstance(first, keras.layers.Embedding):
+            return Inputs((InputSpec((batch, _SEQUENCE_LENGTH), first.input_dim),), (),
+                          f"token ids for the first layer, Embedding({first.input_dim}, …)")
+        raise ValueError("it has no keras.Input and its first layer does not say what it takes")
+
+    def vocabulary(self, model: Any) -> int:
+        first = next((layer for layer in model._flatten_layers(include_self=True, recursive=True)
+                      if isinstance(layer, keras.layers.Embedding)), None)
+        return 0 if first is None else int(first.input_dim)

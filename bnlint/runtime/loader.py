@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bnlint.runtime.backend import Backend, Site
+from bnlint.runtime.inputs import Inputs, inputs_from_specs, inputs_from_value, with_vocabulary
 
 # Zero-argument functions worth calling to get a model, and names that say they do
 # something else (train, evaluate, load data...): discovery must not run a training loop.
@@ -184,33 +185,45 @@ def build(candidate: Candidate, module: types.ModuleType, user_files: set[str]) 
         raise UserCodeError(f"{candidate.name} raised {describe(error)}", user_frame(error, user_files)) from None
 
 
-# ----- input shape ---------------------------------------------------------------------------
+# ----- inputs --------------------------------------------------------------------------------
+
+_HOOKS = ("example_inputs", "example_input")
 
 
-def input_shape(model: Any, module: types.ModuleType, backend: Backend, flag: tuple[int, ...] | None,
-                configured: tuple[int, ...] | None, name: str, user_files: set[str]) -> tuple[tuple[int, ...], str]:
-    """The input shape and where it came from: --input-shape, the configuration,
-    example_input() beside the model, else the model's first layer."""
-    if flag:
-        return flag, "from --input-shape"
-    if configured:
-        return configured, "from [tool.bnlint.verify] input-shape"
-    example = getattr(module, "example_input", None)
-    if callable(example):
+def model_inputs(model: Any, module: types.ModuleType, backend: Backend, flags: list[str] | None,
+                 configured: dict[str, Any] | None, candidate: Candidate, user_files: set[str]) -> Inputs:
+    """What the model is fed, and where that came from: --input-shape, the configuration
+    (this model's entry, else the default), example_inputs() / example_input() beside the
+    model, else inferred from the model (its first layer, a cell's hidden size)."""
+    configured = configured or {}
+    per_model = configured.get("models", {}).get(candidate.attribute)
+    if flags:
+        inputs = inputs_from_specs(flags, "from --input-shape")
+    elif per_model:
+        inputs = inputs_from_specs(per_model, f"from [tool.bnlint.verify.models] {candidate.attribute}")
+    elif configured.get("default"):
+        inputs = inputs_from_specs(configured["default"], "from [tool.bnlint.verify] input-shape")
+    elif (hook := next((name for name in _HOOKS if callable(getattr(module, name, None))), None)) is not None:
         try:
-            value = example()
+            value = getattr(module, hook)()
         except Exception as error:  # noqa: BLE001 - the user's function may raise anything
-            raise UserCodeError(f"example_input() raised {describe(error)}", user_frame(error, user_files)) from None
-        shape = tuple(int(size) for size in getattr(value, "shape", value))
-        return shape, "from example_input()"
-    inferred = backend.infer_input_shape(model, DEFAULT_BATCH)
-    if inferred is None:
-        raise UserCodeError(f"cannot infer the input shape of {name} from its first layer; "
-                            "pass --input-shape N,C,H,W or define example_input() beside the model")
-    return inferred
+            raise UserCodeError(f"{hook}() raised {describe(error)}", user_frame(error, user_files)) from None
+        if isinstance(value, (tuple, list)) and value and all(isinstance(size, int) for size in value):
+            value = np.zeros(value, np.float32)  # a shape, not a value
+        inputs = inputs_from_value(value, f"from {hook}()")
+    else:
+        try:
+            inputs = backend.infer_inputs(model, DEFAULT_BATCH)
+        except ValueError as error:
+            raise UserCodeError(f"cannot infer the inputs of {candidate.name}: {error}; "
+                                f"{how_to_give_inputs(backend, model)}") from None
+    tokens = backend.vocabulary(model)
+    return with_vocabulary(inputs, tokens) if tokens else inputs
 
 
-def random_batch(shape: tuple[int, ...], seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
+def how_to_give_inputs(backend: Backend, model: Any) -> str:
+    """The model's signature and the flag or hook that would fit it."""
+    shapes = " ".join("--input-shape N,..." for _ in backend.call_parameters(model)) or "--input-shape N,C,H,W"
+    return (f"its signature is {type(model).__name__}{backend.signature(model)}: pass {shapes} "
+            "(one per positional argument, name=N,... for a keyword, N,T:int for token ids), "
+            "or define example_inputs() beside the model returning a tuple or dict of arrays")

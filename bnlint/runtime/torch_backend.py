@@ -4,6 +4,7 @@ copy and migrate weights. Imported only in the worker process."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -14,11 +15,18 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace
+from bnlint.runtime.inputs import Batch, Inputs, InputSpec
 
 # First layer kind → the input shape it implies, after the batch and channel dimensions.
 _SPATIAL = {nn.Conv1d: (32,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16),
             nn.ConvTranspose1d: (32,), nn.ConvTranspose2d: (32, 32), nn.ConvTranspose3d: (16, 16, 16),
             nn.BatchNorm2d: (32, 32), nn.BatchNorm3d: (16, 16, 16)}  # fmt: skip
+
+
+# A recurrent state argument (a cell's `forward(x, h)`), and the attributes that size it.
+_STATE_NAME = re.compile(r"h|hx|h0|h_?prev|prev_h|hidden(_state)?|state|carry")
+_HIDDEN_ATTRIBUTES = ("hidden_size", "hidden_dim", "hidden_features", "num_hiddens", "n_hidden", "state_size", "units")
+_SEQUENCE_LENGTH = 16  # token ids per sample for a model that starts with an embedding
 
 
 def migrate_state_dict(state: Mapping[str, torch.Tensor], pairs: Mapping[str, str]) -> dict[str, torch.Tensor]:
@@ -48,6 +56,7 @@ class TorchBackend(Backend):
     name = "torch"
     channel_axis = 1
     running_mean_name = "running_mean"
+    call_method = "forward"
 
     def __init__(self, device: str, sites: Mapping[int, Site], seed: int) -> None:
         self.device = torch.device(device)
@@ -65,18 +74,20 @@ class TorchBackend(Backend):
                 for name, module in model.named_modules() if name]
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        integer = np.issubdtype(x.dtype, np.integer)
+        return torch.as_tensor(x, dtype=torch.long if integer else torch.float32, device=self.device)
 
-    def forward(self, model: nn.Module, x: np.ndarray, training: bool) -> np.ndarray:
-        model.train(training)
+    def forward(self, model: nn.Module, batch: Batch, training: bool | None) -> np.ndarray:
+        model.train(training is not False)
         torch.manual_seed(self.seed)  # dropout masks repeat from one forward pass to the next: experiments compare outputs
+        tensors = batch.map(self._tensor)
         with torch.no_grad():
-            output = _numpy(model(self._tensor(x)))
+            output = _numpy(model(*tensors.args, **tensors.kwargs))
         if output is None:
             raise TypeError(f"{type(model).__name__}.forward returned no tensor")
         return output
 
-    def trace(self, model: nn.Module, x: np.ndarray, training: bool) -> Trace:
+    def trace(self, model: nn.Module, batch: Batch, training: bool) -> Trace:
         refs = self.layers(model)
         calls: list[Call] = []
         running: list[tuple[LayerRef, Call]] = []
@@ -96,7 +107,7 @@ class TorchBackend(Backend):
         handles = [h for ref in refs for h in (ref.handle.register_forward_pre_hook(before(ref)),
                                               ref.handle.register_forward_hook(after))]
         try:
-            trace.output = self.forward(model, x, training)
+            trace.output = self.forward(model, batch, training)
         except Exception as error:  # noqa: BLE001 - the user's forward may raise anything; it is evidence
             trace.error = error
             trace.failed_in = running[-1][0] if running else None
@@ -137,9 +148,6 @@ class TorchBackend(Backend):
         module.reset_running_stats()
         return module
 
-    def call_layer(self, layer: nn.Module, x: np.ndarray, training: bool) -> np.ndarray:
-        return self.forward(layer, x, training)
-
     def copy_weights(self, source: nn.Module, target: nn.Module, dropped_biases: set[str]) -> None:
         state = {key: value for key, value in source.state_dict().items()
                  if key not in {f"{path}.bias" for path in dropped_biases}}
@@ -166,16 +174,49 @@ class TorchBackend(Backend):
         # GroupNorm with one group is LayerNorm over (C, *spatial), for any rank.
         return nn.LayerNorm(channels) if call.input.ndim == 2 else nn.GroupNorm(1, channels)
 
-    def infer_input_shape(self, model: nn.Module, batch: int) -> tuple[tuple[int, ...], str] | None:
+    def _first_input(self, model: nn.Module, batch: int) -> tuple[InputSpec, str] | None:
         # The first layer that holds weights or statistics decides; any other kind gives no guess.
         first = next((ref.handle for ref in self.layers(model) if not list(ref.handle.children())
                       and next(iter(ref.handle.state_dict()), None) is not None), None)
+        if isinstance(first, nn.Embedding):
+            return (InputSpec((batch, _SEQUENCE_LENGTH), first.num_embeddings),
+                    f"token ids for the first layer, Embedding({first.num_embeddings}, …)")
         if isinstance(first, nn.Linear):
-            return (batch, first.in_features), f"inferred from the first layer, Linear({first.in_features}, …)"
+            return InputSpec((batch, first.in_features)), f"inferred from the first layer, Linear({first.in_features}, …)"
         if isinstance(first, nn.BatchNorm1d):
-            return (batch, first.num_features), f"inferred from the first layer, BatchNorm1d({first.num_features})"
+            return (InputSpec((batch, first.num_features)),
+                    f"inferred from the first layer, BatchNorm1d({first.num_features})")
         for kind, spatial in _SPATIAL.items():
             if isinstance(first, kind):
                 channels = first.num_features if isinstance(first, _BatchNorm) else first.in_channels
-                return (batch, channels, *spatial), f"inferred from the first layer, {kind.__name__}({channels}, …)"
+                return (InputSpec((batch, channels, *spatial)),
+                        f"inferred from the first layer, {kind.__name__}({channels}, …)")
+        size = getattr(model, "input_size", None)  # nn.RNNCellBase and cells written like it
+        if isinstance(size, int):
+            return InputSpec((batch, size)), f"inferred from {type(model).__name__}.input_size = {size}"
         return None
+
+    def infer_inputs(self, model: nn.Module, batch: int) -> Inputs:
+        required = self.call_parameters(model) or ["input"]
+        first = self._first_input(model, batch)
+        if first is None:
+            raise ValueError(f"its first layer does not say what {required[0]} is")
+        args, sources, state = [first[0]], [first[1]], None
+        for index, name in enumerate(required[1:], start=1):
+            hidden = _hidden_size(model) if _STATE_NAME.fullmatch(name) else None
+            if hidden is None:
+                raise ValueError(f"nothing in the model says what {name} is")
+            args.append(InputSpec((batch, hidden[1])))
+            sources.append(f"{name} of {hidden[0]} = {hidden[1]}")
+            state = index
+        return Inputs(tuple(args), (), "; ".join(sources), state)
+
+    def vocabulary(self, model: nn.Module) -> int:
+        first = next((module for module in model.modules() if isinstance(module, nn.Embedding)), None)
+        return 0 if first is None else first.num_embeddings
+
+
+def _hidden_size(model: nn.Module) -> tuple[str, int] | None:
+    """(attribute, size) of a recurrent state, from the model's own attributes."""
+    return next(((name, value) for name in _HIDDEN_ATTRIBUTES
+                 if isinstance(value := getattr(model, name, None), int) and value > 0), None)

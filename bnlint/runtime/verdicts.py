@@ -16,7 +16,8 @@ import numpy as np
 
 from bnlint.diagnostics import Diagnostic
 from bnlint.runtime.backend import Backend, Call, LayerRef, Trace
-from bnlint.runtime.loader import describe, random_batch
+from bnlint.runtime.inputs import Batch, Inputs
+from bnlint.runtime.loader import describe
 
 CONFIRMED = "confirmed"
 NOT_REPRODUCED = "not-reproduced"
@@ -68,13 +69,13 @@ class Subject:
     model: Any
     layers: list[LayerRef]
     matched: list[LayerRef]  # the layers the finding is about
-    shape: tuple[int, ...]
+    inputs: Inputs
     seed: int
     fixed: Callable[[], Fixed]  # raises ValueError when the finding has no fix or it cannot be built
     anchor_text: str = ""  # the source text the finding points at
 
-    def batch(self, size: int | None = None, seed: int = 0) -> np.ndarray:
-        return random_batch((size or self.shape[0], *self.shape[1:]), self.seed + seed)
+    def batch(self, size: int | None = None, seed: int = 0) -> Batch:
+        return self.inputs.batch(size, self.seed + seed)
 
     def counterpart(self, fixed: Fixed, layer: LayerRef) -> LayerRef:
         """The fixed model builds the same layers in the same order."""
@@ -445,9 +446,9 @@ def verify_batch_dependence(subject: Subject) -> Verdict:
     backend = subject.backend
     if not _batch_norm_layers(subject):
         return Verdict(NOT_REPRODUCED, f"{subject.model_name} contains no batch norm.")
-    size = max(subject.shape[0], 2)
+    size = max(subject.inputs.shape[0], 2)
     sample = subject.batch(1, seed=1)
-    batches = [np.concatenate([sample, subject.batch(size - 1, seed=10 + index)]) for index in range(_BATCHES)]
+    batches = [sample.joined(subject.batch(size - 1, seed=10 + index)) for index in range(_BATCHES)]
     outputs: dict[bool, list[np.ndarray]] = {}
     with subject.preserved():
         for training in (True, False):

@@ -19,8 +19,9 @@ import numpy as np
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 from bnlint.fixes import apply_edits, still_valid
 from bnlint.runtime.backend import Backend, LayerRef
-from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe, input_shape,
-                                   load_module, named_candidate, random_batch, user_frame)
+from bnlint.runtime.inputs import Inputs
+from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
+                                   how_to_give_inputs, load_module, model_inputs, named_candidate, user_frame)
 from bnlint.runtime.verdicts import NOT_CHECKABLE, VERIFIERS, Fixed, Subject, Verdict
 
 _SHAPE_RULES = ("BN302", "BN303")  # their confirmation is a forward pass that fails
@@ -46,8 +47,7 @@ class Loaded:
     model: Any
     backend: Backend
     layers: list[LayerRef]
-    shape: tuple[int, ...]
-    shape_source: str
+    inputs: Inputs
     path: Path  # the file whose text built it
     text: str
     applied: list[Diagnostic] = field(default_factory=list)  # fixes in `text`
@@ -144,18 +144,17 @@ class Worker:
                 raise UserCodeError(f"--model: {candidate.name} returned {type(model).__name__}, not a model")
             return None
         model = backend.prepare(model)
-        flag = tuple(self.request["input_shape"]) if self.request.get("input_shape") else None
-        configured = tuple(self.request["configured_shape"]) if self.request.get("configured_shape") else None
         try:
-            shape, source = input_shape(model, module, backend, flag, configured, candidate.name, self.user_files)
+            inputs = model_inputs(model, module, backend, self.request.get("inputs"), self.request.get("configured"),
+                                  candidate, self.user_files)
         except UserCodeError as error:
             if self.request.get("model"):
                 raise
             self.unchecked.append(str(error))  # a discovered model: its findings say why they were not checked
             return None
-        loaded = Loaded(candidate, model, backend, [], shape, source, path, text, applied)
-        self.stage(f"running {candidate.name} on an input of shape {shape}")
-        trace = backend.trace(model, random_batch(shape, self.request["seed"]), training=False)  # also builds Keras models
+        loaded = Loaded(candidate, model, backend, [], inputs, path, text, applied)
+        self.stage(f"running {candidate.name} on inputs {inputs.describe()}")
+        trace = backend.trace(model, inputs.batch(seed=self.request["seed"]), training=False)  # also builds Keras models
         loaded.layers = backend.layers(model)
         if trace.error is not None:
             if trace.failed_in is None:
@@ -165,8 +164,8 @@ class Worker:
 
     def _misfit(self, loaded: Loaded, error: BaseException, where: LayerRef | None = None) -> str:
         place = f" in {where.where()}" if where else ""
-        return (f"the input shape {loaded.shape} ({loaded.shape_source}) does not fit {loaded.candidate.name}: "
-                f"{describe(error)}{place}; pass --input-shape")
+        return (f"the inputs {loaded.inputs.describe()} ({loaded.inputs.source}) do not fit {loaded.candidate.name}: "
+                f"{describe(error)}{place}; {how_to_give_inputs(loaded.backend, loaded.model)}")
 
     def _load_file(self, path: Path, text: str) -> list[Loaded]:
         self.unchecked = []
@@ -241,7 +240,8 @@ class Worker:
         diagnostics = list(checkable[path].values())
         loaded = self._load_file(Path(path), entry["text"])
         shown += [{"path": entry["display"], "name": item.candidate.name, "framework": item.backend.name,
-                   "input_shape": list(item.shape), "input_source": item.shape_source} for item in loaded]
+                   "input_shape": list(item.inputs.shape), "inputs": item.inputs.describe(),
+                   "input_source": item.inputs.source} for item in loaded]
         return loaded, self._repaired(loaded, diagnostics)
 
     def _repaired(self, models: list[Loaded], diagnostics: list[Diagnostic]) -> dict[int, Loaded]:
@@ -285,7 +285,7 @@ class Worker:
             return self._verdict(Verdict(NOT_CHECKABLE, f"{reason}; name one with --model module:factory."), None)
         loaded, matched = chosen
         subject = Subject(diagnostic, loaded.backend, loaded.candidate.name, loaded.model, loaded.layers, matched,
-                          loaded.shape, self.request["seed"], lambda: self._fixed(loaded, diagnostic),
+                          loaded.inputs, self.request["seed"], lambda: self._fixed(loaded, diagnostic),
                           _anchor_text(self._original(path), diagnostic))
         try:
             verdict = verifier.run(subject)

@@ -128,7 +128,8 @@ def test_model_that_needs_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_input_shape_that_does_not_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "shape.py")
     err = _error(capsys, str(path), "--input-shape", "8,5,16,16")
-    assert "the input shape (8, 5, 16, 16) (from --input-shape) does not fit Net()" in err
+    assert "the inputs (8, 5, 16, 16) (from --input-shape) do not fit Net()" in err
+    assert "its signature is Net(x)" in err
     assert "Conv2d 'conv' (line 9)" in err
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bnlint.errors import ConfigError
-from bnlint.runtime import configured_input_shape
+from bnlint.runtime import configured_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,13 +36,13 @@ def test_static_command_imports_no_framework(tmp_path: Path) -> None:
 
 def test_input_shape_from_the_configuration(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.bnlint.verify]\ninput-shape = [4, 3, 16, 16]\n")
-    assert configured_input_shape(tmp_path) == (4, 3, 16, 16)
+    assert configured_inputs(tmp_path) == {"default": ["4,3,16,16"], "models": {}}
 
 
 def test_bad_input_shape_in_the_configuration(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.bnlint.verify]\ninput-shape = '4,3'\n")
     with pytest.raises(ConfigError, match="input-shape"):
-        configured_input_shape(tmp_path)
+        configured_inputs(tmp_path)
 
 
 def test_the_verify_table_does_not_upset_the_static_configuration(tmp_path: Path) -> None:
@@ -50,4 +50,4 @@ def test_the_verify_table_does_not_upset_the_static_configuration(tmp_path: Path
 
     (tmp_path / "pyproject.toml").write_text("[tool.bnlint]\nselect = ['ALL']\n\n[tool.bnlint.verify]\ninput-shape = [2, 8]\n")
     assert load_config(tmp_path).is_enabled("BN304", tmp_path / "x.py")
-    assert configured_input_shape(tmp_path) == (2, 8)
+    assert configured_inputs(tmp_path) == {"default": ["2,8"], "models": {}}

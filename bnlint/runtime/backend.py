@@ -87,14 +87,14 @@ class Backend:
         except (TypeError, ValueError):
             return "(...)"
 
-    def call_parameters(self, model: Any) -> list[str]:
-        """The arguments a call of the model needs (no default), in order."""
+    def call_parameters(self, model: Any, required: bool = True) -> list[str]:
+        """The arguments a call of the model takes (only those without a default), in order."""
         try:
             parameters = inspect.signature(getattr(model, self.call_method)).parameters.values()
         except (TypeError, ValueError):
             return []
-        return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.name != "training"
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return [p.name for p in parameters if (p.default is inspect.Parameter.empty or not required)
+                and p.name != "training" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def prepare(self, model: Any) -> Any:
         """The model, placed on the requested device."""
@@ -170,9 +170,9 @@ class Backend:
         """A LayerNorm over the features of one sample, for the input `call` saw."""
         raise NotImplementedError
 
-    def infer_inputs(self, model: Any, batch: int) -> Inputs:
-        """The model's arguments, from its first layer and a cell's hidden size; ValueError
-        saying which argument could not be inferred."""
+    def infer_inputs(self, model: Any, batch: int) -> list[Inputs]:
+        """Guesses at the model's arguments, most likely first, from its first layer and a
+        cell's hidden size; ValueError saying which argument could not be inferred."""
         raise NotImplementedError
 
     def vocabulary(self, model: Any) -> int:

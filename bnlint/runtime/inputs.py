@@ -72,13 +72,13 @@ class Batch:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The arguments a model is fed and where that came from. `state` is the position of a
-    recurrent state argument (a cell's `h`), which the recurrence check keeps fixed."""
+    """The arguments a model is fed and where that came from. `cell`: the model is a
+    recurrent cell (it takes a state), so one call is one time step."""
 
     args: tuple[Tree, ...]
     kwargs: tuple[tuple[str, Tree], ...] = ()
     source: str = ""
-    state: int | None = None
+    cell: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -161,4 +161,4 @@ def with_vocabulary(inputs: Inputs, tokens: int) -> Inputs:
         return InputSpec(spec.shape, tokens) if spec.tokens == DEFAULT_TOKENS else spec
 
     return Inputs(tree_map(resized, inputs.args), tuple((k, resized(v)) for k, v in inputs.kwargs), inputs.source,
-                  inputs.state)
+                  inputs.cell)

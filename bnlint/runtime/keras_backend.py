@@ -52,7 +52,8 @@ class KerasBackend(Backend):
         return model
 
     def is_model(self, value: object) -> bool:
-        return isinstance(value, keras.layers.Layer) and not isinstance(value, keras.layers.InputLayer)
+        return isinstance(value, keras.Model) or (isinstance(value, keras.layers.Layer)
+                                                 and hasattr(value, "state_size"))  # an RNN cell
 
     def layers(self, model: Any) -> list[LayerRef]:
         return [LayerRef(layer.name, type(layer).__name__, self.sites.get(id(layer)), layer)
@@ -185,24 +186,24 @@ class KerasBackend(Backend):
     def layer_norm_like(self, layer: LayerRef, call: Call) -> Any:
         return keras.layers.LayerNormalization(axis=-1)
 
-    def infer_inputs(self, model: Any, batch: int) -> Inputs:
+    def infer_inputs(self, model: Any, batch: int) -> list[Inputs]:
         inputs = getattr(model, "inputs", None)
         if inputs:
             specs = [InputSpec(tuple(batch if size is None else int(size) for size in tensor.shape),
                                DEFAULT_TOKENS if "int" in str(tensor.dtype) else 0) for tensor in inputs]
-            return Inputs((specs[0],) if len(specs) == 1 else (specs,), (), "from the model's keras.Input")
+            return [Inputs((specs[0],) if len(specs) == 1 else (specs,), (), "from the model's keras.Input")]
         state_size = getattr(model, "state_size", None)
         if state_size is not None:  # an RNN cell: call(inputs, states)
             sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
             states = [InputSpec((batch, int(size))) for size in sizes]
-            return Inputs((InputSpec((batch, _CELL_FEATURES)), states), (),
-                          f"a cell: {_CELL_FEATURES} input features (an unbuilt cell takes any), states from "
-                          f"state_size = {state_size}", state=1)
+            return [Inputs((InputSpec((batch, _CELL_FEATURES)), states), (),
+                           f"a cell: {_CELL_FEATURES} input features (an unbuilt cell takes any), states from "
+                           f"state_size = {state_size}", cell=True)]
         first = next((layer for layer in model._flatten_layers(include_self=False, recursive=True)
                       if not isinstance(layer, keras.layers.InputLayer)), None)
         if isinstance(first, keras.layers.Embedding):
-            return Inputs((InputSpec((batch, _SEQUENCE_LENGTH), first.input_dim),), (),
-                          f"token ids for the first layer, Embedding({first.input_dim}, …)")
+            return [Inputs((InputSpec((batch, _SEQUENCE_LENGTH), first.input_dim),), (),
+                           f"token ids for the first layer, Embedding({first.input_dim}, …)")]
         raise ValueError("it has no keras.Input and its first layer does not say what it takes")
 
     def vocabulary(self, model: Any) -> int:

@@ -191,10 +191,10 @@ _HOOKS = ("example_inputs", "example_input")
 
 
 def model_inputs(model: Any, module: types.ModuleType, backend: Backend, flags: list[str] | None,
-                 configured: dict[str, Any] | None, candidate: Candidate, user_files: set[str]) -> Inputs:
+                 configured: dict[str, Any] | None, candidate: Candidate, user_files: set[str]) -> list[Inputs]:
     """What the model is fed, and where that came from: --input-shape, the configuration
     (this model's entry, else the default), example_inputs() / example_input() beside the
-    model, else inferred from the model (its first layer, a cell's hidden size)."""
+    model, else guesses from the model (its first layer, a cell's hidden size) to try in order."""
     configured = configured or {}
     per_model = configured.get("models", {}).get(candidate.attribute)
     if flags:
@@ -213,12 +213,12 @@ def model_inputs(model: Any, module: types.ModuleType, backend: Backend, flags: 
         inputs = inputs_from_value(value, f"from {hook}()")
     else:
         try:
-            inputs = backend.infer_inputs(model, DEFAULT_BATCH)
+            return backend.infer_inputs(model, DEFAULT_BATCH)
         except ValueError as error:
             raise UserCodeError(f"cannot infer the inputs of {candidate.name}: {error}; "
                                 f"{how_to_give_inputs(backend, model)}") from None
     tokens = backend.vocabulary(model)
-    return with_vocabulary(inputs, tokens) if tokens else inputs
+    return [with_vocabulary(inputs, tokens) if tokens else inputs]
 
 
 def how_to_give_inputs(backend: Backend, model: Any) -> str:

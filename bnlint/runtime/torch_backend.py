@@ -181,6 +181,10 @@ class TorchBackend(Backend):
         if isinstance(first, nn.Embedding):
             return (InputSpec((batch, _SEQUENCE_LENGTH), first.num_embeddings),
                     f"token ids for the first layer, Embedding({first.num_embeddings}, …)")
+        if isinstance(first, nn.RNNBase):
+            shape = (batch, _SEQUENCE_LENGTH) if first.batch_first else (_SEQUENCE_LENGTH, batch)
+            return (InputSpec((*shape, first.input_size)),
+                    f"a sequence for the first layer, {type(first).__name__}({first.input_size}, …)")
         if isinstance(first, nn.Linear):
             return InputSpec((batch, first.in_features)), f"inferred from the first layer, Linear({first.in_features}, …)"
         if isinstance(first, nn.BatchNorm1d):
@@ -196,20 +200,29 @@ class TorchBackend(Backend):
             return InputSpec((batch, size)), f"inferred from {type(model).__name__}.input_size = {size}"
         return None
 
-    def infer_inputs(self, model: nn.Module, batch: int) -> Inputs:
+    def infer_inputs(self, model: nn.Module, batch: int) -> list[Inputs]:
         required = self.call_parameters(model) or ["input"]
         first = self._first_input(model, batch)
         if first is None:
             raise ValueError(f"its first layer does not say what {required[0]} is")
-        args, sources, state = [first[0]], [first[1]], None
-        for index, name in enumerate(required[1:], start=1):
-            hidden = _hidden_size(model) if _STATE_NAME.fullmatch(name) else None
+        spec, source = first
+        # A Linear's input may be one step or a whole sequence (a model that runs a cell over time).
+        firsts = [(spec, source)] + ([(InputSpec((batch, _SEQUENCE_LENGTH, spec.shape[1])),
+                                       f"{source}, as a sequence of {_SEQUENCE_LENGTH} steps")]
+                                     if len(spec.shape) == 2 and not spec.tokens else [])
+        states: list[tuple[Any, str]] = [((), "")]
+        if len(required) > 2:
+            raise ValueError(f"nothing in the model says what {', '.join(required[2:])} is")
+        if len(required) == 2:
+            hidden = _hidden_size(model) if _STATE_NAME.fullmatch(required[1]) else None
             if hidden is None:
-                raise ValueError(f"nothing in the model says what {name} is")
-            args.append(InputSpec((batch, hidden[1])))
-            sources.append(f"{name} of {hidden[0]} = {hidden[1]}")
-            state = index
-        return Inputs(tuple(args), (), "; ".join(sources), state)
+                raise ValueError(f"nothing in the model says what {required[1]} is")
+            state = InputSpec((batch, hidden[1]))
+            shown = f"{required[1]} of {hidden[0]} = {hidden[1]}"
+            states = [((state,), shown), (((state, state),), f"{shown}, as (h, c)")]
+        cell = len(required) == 2 or any(_STATE_NAME.fullmatch(name) for name in self.call_parameters(model, required=False))
+        return [Inputs((first_spec, *state_args), (), "; ".join(filter(None, (first_source, state_source))), cell)
+                for first_spec, first_source in firsts for state_args, state_source in states]
 
     def vocabulary(self, model: nn.Module) -> int:
         first = next((module for module in model.modules() if isinstance(module, nn.Embedding)), None)

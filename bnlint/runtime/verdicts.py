@@ -7,6 +7,8 @@ serves PyTorch and Keras alike."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -36,7 +38,8 @@ class Plot:
     title: str
     series: dict[str, list[float]]
     xlabel: str = ""
-    ylabel: str = ""
+    ylabel: str = ""  # with its unit
+    caption: str = ""  # one line: what the plot shows
 
 
 @dataclass
@@ -492,34 +495,104 @@ def _running_mean_step(subject: Subject, batch: np.ndarray, training: bool) -> f
 # ----- BN301: one batch norm across the steps of a recurrence --------------------------------
 
 
+_TIME_STEPS = 8
+
+
+def _drifting(x: np.ndarray, steps: int, axis: int | None) -> np.ndarray:
+    """Float inputs whose distribution changes from step to step, as real sequences' do
+    (along `axis`, or the whole array for step number `steps` of a cell's drive)."""
+    if np.issubdtype(x.dtype, np.integer):
+        return x
+    shifts, scales = np.linspace(-1.5, 1.5, _TIME_STEPS), np.linspace(0.5, 2.0, _TIME_STEPS)
+    if axis is None:
+        return (shifts[steps] + scales[steps] * x).astype(np.float32)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    index = np.arange(x.shape[axis]) % _TIME_STEPS
+    return (shifts[index].reshape(shape) + scales[index].reshape(shape) * x).astype(np.float32)
+
+
+def _recurrent_calls(subject: Subject) -> tuple[list[Call], Trace | None, str]:
+    """Every batch-norm call over one sequence: a cell (a model with a state argument) is
+    driven over the time steps by bnlint, a sequence model runs them itself (time on axis 1)."""
+    backend, inputs = subject.backend, subject.inputs
+    with subject.preserved():
+        if inputs.cell:
+            base = subject.batch()
+            calls: list[Call] = []
+            for step in range(_TIME_STEPS):
+                args = (_drifting(base.args[0], step, None), *base.args[1:])
+                trace = backend.trace(subject.model, Batch(args, base.kwargs), training=True)
+                if trace.error:
+                    return calls, trace, ""
+                calls += trace.calls
+            return calls, None, f"while bnlint drives the cell over {_TIME_STEPS} time steps"
+        batch = subject.batch()
+        first = batch.args[0]
+        if isinstance(first, np.ndarray) and first.ndim >= 3:
+            batch = Batch((_drifting(first, 0, 1), *batch.args[1:]), batch.kwargs)
+        trace = backend.trace(subject.model, batch, training=True)
+        return trace.calls, trace if trace.error else None, "in one forward pass"
+
+
+def _flagged_norms(subject: Subject) -> list[LayerRef]:
+    """The batch norms the finding is about: built by the flagged call (or inside the container
+    it builds), or named by a call in the flagged code (`self.bn(...)`, `self.bns[t](...)` in a time loop)."""
+    d = subject.diagnostic
+    built = [layer for layer in _batch_norm_layers(subject) if layer in subject.matched or (
+        layer.site is not None and layer.site.path == str(Path(d.path).absolute())
+        and (d.line, d.column) <= (layer.site.line, layer.site.column) <= (d.end_line, d.end_column))]
+    if built:
+        return built
+    called = set(re.findall(r"(?:self\.)?([\w.]+)\s*(?:\[[^\]]*\])?\s*\(", subject.anchor_text))
+    return [layer for layer in _batch_norm_layers(subject)
+            if any(re.search(rf"(^|\.){re.escape(name)}(\.\d+)?$", layer.path) for name in called)]
+
+
 def verify_recurrence(subject: Subject) -> Verdict:
     backend = subject.backend
-    norms = [layer for layer in subject.matched if backend.is_batch_norm(layer)] or _batch_norm_layers(subject)
-    with subject.preserved():
-        trace = backend.trace(subject.model, subject.batch(), training=True)
-    if trace.error:
-        return _not_checkable_failure(trace)
-    counts = {id(norm): len(trace.calls_of(norm)) for norm in norms}
-    norm = max(norms, key=lambda layer: counts[id(layer)], default=None)
-    if norm is None or counts[id(norm)] <= 1:
-        return Verdict(NOT_REPRODUCED, "Each batch norm runs at most once per forward pass.",
-                       {"calls_per_forward": counts[id(norm)] if norm else 0})
-    calls = trace.calls_of(norm)
-    step_means = [float(np.mean(call.input)) for call in calls]
+    norms = _flagged_norms(subject)
+    if not norms:
+        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built or called by the flagged code.")
+    all_calls, failed, how = _recurrent_calls(subject)
+    if failed is not None:
+        return _not_checkable_failure(failed)
+    counts = {norm: sum(call.layer == norm for call in all_calls) for norm in norms}
+    norm = max(norms, key=lambda layer: counts[layer], default=None)
+    if norm is None or counts[norm] <= 1:
+        return Verdict(NOT_REPRODUCED, f"Each batch norm runs at most once {how}: every step has its own.",
+                       {"calls_per_sequence": counts[norm] if norm else 0})
+    calls = [call for call in all_calls if call.layer == norm]
+    axis = backend.channel_axis % calls[0].input.ndim
+    per_step = [np.moveaxis(call.input, axis, -1).reshape(-1, call.input.shape[axis]) for call in calls]
+    pooled = np.concatenate(per_step)
+    pooled_mean, pooled_std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-12
+    # In eval mode the shared running statistics (which converge to the pooled ones) normalize
+    # every step: step t comes out off-centre by its own mean's distance from the pooled mean.
+    offsets = [float(np.mean(np.abs(step.mean(axis=0) - pooled_mean) / pooled_std)) for step in per_step]
+    means = np.array([step.mean(axis=0) for step in per_step])
+    channel = int(np.argmax(means.std(axis=0)))  # the channel whose statistics move most, to plot
+    step_means = [float(value) for value in means[:, channel]]
     replacement = backend.layer_norm_like(norm, calls[0])
     try:
         with subject.preserved(), backend.replaced(subject.model, norm, replacement):
             backend.forward(subject.model, subject.batch(), training=True)
-        alternative = "a LayerNorm in its place runs"
-        layer_norm_runs = True
+        alternative, layer_norm_runs = "a LayerNorm in its place runs", True
     except Exception as error:  # noqa: BLE001 - the user's forward decides whether it runs
-        alternative = f"a LayerNorm in its place fails ({describe(error)})"
-        layer_norm_runs = False
-    numbers = {"calls_per_forward": len(calls), "step_input_means": step_means, "layer_norm_runs": layer_norm_runs}
-    plot = Plot("bars", f"Mean of {norm.path}'s input at each time step", {"input mean": step_means},
-                xlabel="time step", ylabel="mean")
-    return Verdict(CONFIRMED, f"{norm.where()} runs {len(calls)} times in one forward pass, so one set of "
-                              f"statistics serves every time step; {alternative}.", numbers, plots=[plot])
+        alternative, layer_norm_runs = f"a LayerNorm in its place fails ({describe(error)})", False
+    numbers = {"calls_per_sequence": len(calls), "plotted_channel": channel, "step_input_means": step_means,
+               "pooled_input_mean": float(pooled_mean[channel]), "eval_offset_per_step": offsets,
+               "largest_eval_offset": max(offsets), "layer_norm_runs": layer_norm_runs}
+    plot = Plot("lines", f"Channel {channel} of {norm.path}'s input at each time step",
+                {"this step's batch mean (what training normalizes by)": step_means,
+                 "pooled mean (what the shared running mean holds)": [numbers["pooled_input_mean"]] * len(calls)},
+                xlabel="call of the batch norm (time step)", ylabel="mean input (activation units)",
+                caption=(f"One time step's batch mean of channel {channel} of {norm.path}'s input per point; one set "
+                         "of running statistics can only hold the flat line, so eval mode normalizes every step by it."))
+    return Verdict(CONFIRMED, f"{norm.where()} runs {len(calls)} times {how}, so one set of statistics serves "
+                              f"every time step: the steps' means lie up to {max(offsets):.2f} standard deviations "
+                              "from the pooled mean that eval mode normalizes them all by, where training used each "
+                              f"step's own; {alternative}.", numbers, plots=[plot])
 
 
 # ----- the table -------------------------------------------------------------------------------
@@ -530,6 +603,7 @@ class Verifier:
     run: Callable[[Subject], Verdict]
     anchored_on_layer: bool  # the finding points at a layer's construction, not at a model call
     frameworks: tuple[str, ...] = ("torch", "keras")
+    finds_its_layers: bool = False  # also runs where no layer's construction matched (a call, a norm factory)
 
 
 VERIFIERS: dict[str, Verifier] = {
@@ -539,10 +613,10 @@ VERIFIERS: dict[str, Verifier] = {
     "BN107": Verifier(verify_batch_dependence, False, ("keras",)),
     "BN201": Verifier(verify_batch_of_one, False),
     "BN202": Verifier(verify_batch_of_one, False, ("torch",)),  # the last batch of one; drop_last is the remedy
-    "BN301": Verifier(verify_recurrence, True),
+    "BN301": Verifier(verify_recurrence, True, finds_its_layers=True),
     "BN302": Verifier(verify_shape, True),
     "BN303": Verifier(verify_shape, True, ("torch",)),
     "BN304": Verifier(verify_redundant_bias, True),
     "BN305": Verifier(verify_variance_shift, True),
-    "BN306": Verifier(verify_momentum, True),
+    "BN306": Verifier(verify_momentum, True, finds_its_layers=True),
 }

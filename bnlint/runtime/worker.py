@@ -7,6 +7,7 @@ is written as an error (message and the user's frame); the parent turns it into 
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
@@ -18,7 +19,7 @@ import numpy as np
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 from bnlint.fixes import apply_edits, still_valid
-from bnlint.runtime.backend import Backend, LayerRef
+from bnlint.runtime.backend import Backend, LayerRef, Trace
 from bnlint.runtime.inputs import Inputs
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
                                    how_to_give_inputs, load_module, model_inputs, named_candidate, user_frame)
@@ -117,7 +118,7 @@ class Worker:
         if "keras" in self.backends:
             import keras
 
-            bases.append(keras.Model)
+            bases.append(keras.layers.Layer)  # a model, or an RNN cell (the backend takes no other layer)
         return issubclass(value, tuple(bases)) if bases else False
 
     # --- loading ---
@@ -145,17 +146,26 @@ class Worker:
             return None
         model = backend.prepare(model)
         try:
-            inputs = model_inputs(model, module, backend, self.request.get("inputs"), self.request.get("configured"),
-                                  candidate, self.user_files)
+            guesses = model_inputs(model, module, backend, self.request.get("inputs"), self.request.get("configured"),
+                                   candidate, self.user_files)
         except UserCodeError as error:
             if self.request.get("model"):
                 raise
             self.unchecked.append(str(error))  # a discovered model: its findings say why they were not checked
             return None
-        loaded = Loaded(candidate, model, backend, [], inputs, path, text, applied)
-        self.stage(f"running {candidate.name} on inputs {inputs.describe()}")
-        trace = backend.trace(model, inputs.batch(seed=self.request["seed"]), training=False)  # also builds Keras models
-        loaded.layers = backend.layers(model)
+        # The first guess that runs (or fails only in a batch norm: BN302/BN303's evidence) wins;
+        # when none does, the first one's failure is reported.
+        chosen: tuple[Inputs, Trace] | None = None
+        for inputs in guesses:
+            self.stage(f"running {candidate.name} on inputs {inputs.describe()}")
+            trace = backend.trace(model, inputs.batch(seed=self.request["seed"]), training=False)  # builds Keras models
+            chosen = chosen or (inputs, trace)
+            if trace.error is None or (trace.failed_in is not None and backend.is_batch_norm(trace.failed_in)):
+                chosen = (inputs, trace)
+                break
+        assert chosen is not None
+        inputs, trace = chosen
+        loaded = Loaded(candidate, model, backend, backend.layers(model), inputs, path, text, applied)
         if trace.error is not None:
             if trace.failed_in is None:
                 raise UserCodeError(self._misfit(loaded, trace.error), user_frame(trace.error, self.user_files))
@@ -271,10 +281,13 @@ class Worker:
                 layer for layer in loaded.layers if loaded.backend.is_batch_norm(layer)]
             choices.append((loaded, matched))
         chosen = next(((loaded, matched) for loaded, matched in choices if matched), None)
-        # Model-level rules, and verifiers that find their layers themselves (a time loop's call,
-        # a norm factory's layers), also run on a model where nothing matched: they may refute.
-        if chosen is None and choices and (not verifier.anchored_on_layer or diagnostic.code in ("BN301", "BN306")):
-            chosen = choices[0]
+        # Model-level rules run on any model; verifiers that find their layers themselves (a time
+        # loop's call, a norm factory's layers) on a model whose code holds the finding, else the first.
+        if chosen is None and choices and (not verifier.anchored_on_layer or verifier.finds_its_layers):
+            holding = [(loaded, matched) for loaded, matched in choices
+                       if any(loaded.backend.is_batch_norm(layer) for layer in loaded.layers)
+                       and _code_holds(loaded, str(path), diagnostic.line)]
+            chosen = holding[0] if holding else choices[0]
         if chosen is None:
             if choices:
                 reason = "No model built from this file constructs the flagged layer"
@@ -315,6 +328,20 @@ def _matched(diagnostic: Diagnostic, layers: list[LayerRef], path: str) -> list[
         return []
     innermost = min(layer.site.size for layer in holding if layer.site is not None)
     return [layer for layer in holding if layer.site is not None and layer.site.size == innermost]
+
+
+def _code_holds(loaded: Loaded, path: str, line: int) -> bool:
+    """Whether the class of the model or of one of its layers is written around `line` of `path`."""
+    for kind in {type(loaded.model), *(type(layer.handle) for layer in loaded.layers)}:
+        try:
+            if inspect.getsourcefile(kind) != path:
+                continue
+            lines, start = inspect.getsourcelines(kind)
+        except (OSError, TypeError):
+            continue
+        if start <= line < start + len(lines):
+            return True
+    return False
 
 
 def _anchor_text(text: str, diagnostic: Diagnostic) -> str:

@@ -92,7 +92,25 @@ LOOPED = """
         return np.zeros((4, 5, 6), "float32")
 """
 
-SOURCES = {"functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
+CELL = """
+    import keras
+    from keras import layers
+
+
+    class NormedGRUCell(layers.Layer):
+        def __init__(self, units: int = 24, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.state_size = units
+            self.candidate = layers.Dense(units, use_bias=False)
+            self.norm = layers.BatchNormalization()  # finding: BN301
+
+        def call(self, inputs, states):
+            n = keras.ops.tanh(self.norm(self.candidate(keras.ops.concatenate([inputs, states[0]], axis=-1))))
+            return n, [n]
+"""
+
+SOURCES = {"cell.py": CELL, "functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
 
 
 @pytest.fixture(scope="module")
@@ -158,5 +176,14 @@ def test_bn107_training_true_at_inference(checked: Checked) -> None:
 def test_bn301_batch_norm_shared_across_time_steps(checked: Checked) -> None:
     runtime = checked.runtime("looped.py", line_of(LOOPED, "finding: BN301"), "BN301")
     assert runtime["verdict"] == "confirmed"
-    assert runtime["numbers"]["calls_per_forward"] == 5
+    assert runtime["numbers"]["calls_per_sequence"] == 5
     assert runtime["numbers"]["layer_norm_runs"] is True
+
+
+def test_bn301_keras_rnn_cell_is_driven_with_states_from_state_size(checked: Checked) -> None:
+    model = next(m for m in checked.verification.models if Path(m["path"]).name == "cell.py")
+    assert model["inputs"] == "(8, 16), [(8, 24)]" and "state_size = 24" in model["input_source"]
+    runtime = checked.runtime("cell.py", line_of(CELL, "finding: BN301"), "BN301")
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]
+    assert runtime["numbers"]["calls_per_sequence"] == 8
+    assert runtime["numbers"]["largest_eval_offset"] > 0.3

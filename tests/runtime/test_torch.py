@@ -252,7 +252,89 @@ TRAINING = """
                 model(x)
 """
 
-SOURCES = {"shapes.py": SHAPES, "fits.py": FITS, "bias.py": BIAS, "residual.py": RESIDUAL, "dropout.py": DROPOUT,
+CELL = """
+    import torch
+    import torch.nn as nn
+
+
+    class NormedCell(nn.RNNCellBase):
+        def __init__(self, input_size: int = 16, hidden_size: int = 32) -> None:
+            super().__init__(input_size, hidden_size, bias=False, num_chunks=1)
+            self.ih = nn.Linear(input_size, hidden_size, bias=False)
+            self.hh = nn.Linear(hidden_size, hidden_size, bias=False)
+            self.bn = nn.BatchNorm1d(hidden_size)  # finding: BN301
+
+        def forward(self, x, h):
+            return torch.tanh(self.bn(self.ih(x)) + self.hh(h))
+"""
+
+STEP_NORMED = """
+    import torch
+    import torch.nn as nn
+
+
+    class StepNormed(nn.Module):
+        \"\"\"Batch norm per time step (Cooijmans et al.): each step keeps its own statistics.\"\"\"
+
+        def __init__(self, steps: int = 8) -> None:
+            super().__init__()
+            self.ih = nn.Linear(16, 32, bias=False)
+            self.bns = nn.ModuleList(nn.BatchNorm1d(32) for _ in range(steps))  # finding: BN301
+
+        def forward(self, x):
+            h = x.new_zeros(x.shape[0], 32)
+            for t in range(x.shape[1]):
+                h = torch.tanh(self.bns[t](self.ih(x[:, t])) + h)
+            return h
+
+
+    def example_input():
+        return torch.zeros(4, 8, 16)
+"""
+
+TOKENS = """
+    import torch.nn as nn
+
+
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(50, 8)
+            self.bn = nn.BatchNorm1d(8)
+
+        def forward(self, ids):
+            return self.bn(self.embed(ids).transpose(1, 2))
+
+
+    def predict(model, ids):
+        return model(ids)  # finding: BN101
+"""
+
+KEYWORDS = """
+    import torch
+    import torch.nn as nn
+
+
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(10, 16, bias=False)
+            self.bn = nn.BatchNorm1d(16)
+
+        def forward(self, x, mask):
+            return self.bn(self.fc(x * mask))
+
+
+    def example_inputs():
+        return {"x": torch.randn(4, 10), "mask": torch.ones(4, 10)}
+
+
+    def predict(model, x, mask):
+        return model(x, mask)  # finding: BN101
+"""
+
+SOURCES = {"cell.py": CELL, "step_normed.py": STEP_NORMED, "tokens.py": TOKENS, "keywords.py": KEYWORDS,
+           "shapes.py": SHAPES, "fits.py": FITS, "bias.py": BIAS, "residual.py": RESIDUAL, "dropout.py": DROPOUT,
            "momentum.py": MOMENTUM, "modes.py": MODES, "conv_modes.py": CONV_MODES, "unused_norm.py": UNUSED_NORM,
            "recurrent.py": RECURRENT, "once.py": ONCE, "training.py": TRAINING,
            "mlp.py": MLP}
@@ -270,6 +352,16 @@ def test_models_are_discovered_with_their_input_shape(checked: Checked) -> None:
     assert shapes[("shapes.py", "Head()")] == ((8, 12), "inferred from the first layer, Linear(12, …)")
     assert shapes[("recurrent.py", "Recurrent()")] == ((4, 5, 6), "from example_input()")
     assert ("fits.py", "build_model()") in shapes
+    assert shapes[("cell.py", "NormedCell()")] == ((8, 16), "inferred from the first layer, Linear(16, …); "
+                                                            "h of hidden_size = 32")
+
+
+def test_token_ids_for_an_embedding_and_keyword_inputs_from_example_inputs(checked: Checked) -> None:
+    inputs = {Path(m["path"]).name: (m["inputs"], m["input_source"]) for m in checked.verification.models}
+    assert inputs["tokens.py"] == ("(8, 16) int", "token ids for the first layer, Embedding(50, …)")
+    assert inputs["keywords.py"] == ("x=(4, 10), mask=(4, 10)", "from example_inputs()")
+    for name, source in (("tokens.py", TOKENS), ("keywords.py", KEYWORDS)):
+        assert checked.runtime(name, line_of(source, "finding: BN101"), "BN101")["verdict"] == "confirmed"
 
 
 def test_bn302_forward_fails_in_the_named_module_and_the_fix_mends_it(checked: Checked) -> None:
@@ -395,8 +487,25 @@ def test_bn201_without_batch_norm_in_forward_is_refuted(checked: Checked) -> Non
 def test_bn301_one_batch_norm_runs_at_every_time_step(checked: Checked) -> None:
     runtime = checked.runtime("recurrent.py", line_of(RECURRENT, "finding: BN301"), "BN301")
     assert runtime["verdict"] == "confirmed"
-    assert runtime["numbers"]["calls_per_forward"] == 5
+    assert runtime["numbers"]["calls_per_sequence"] == 5
     assert runtime["numbers"]["layer_norm_runs"] is True
+
+
+def test_bn301_cell_with_a_hidden_state_is_driven_over_time_steps(checked: Checked) -> None:
+    runtime = checked.runtime("cell.py", line_of(CELL, "self.bn = "), "BN301")
+    numbers = runtime["numbers"]
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]
+    assert "while bnlint drives the cell over 8 time steps" in runtime["evidence"]
+    assert numbers["calls_per_sequence"] == 8
+    # The steps' inputs differ, so one set of running statistics is off-centre for most of them.
+    assert numbers["largest_eval_offset"] > 0.5
+    assert max(numbers["step_input_means"]) - min(numbers["step_input_means"]) > 0.5 * numbers["largest_eval_offset"]
+
+
+def test_bn301_batch_norm_per_time_step_is_refuted(checked: Checked) -> None:
+    runtime = checked.runtime("step_normed.py", line_of(STEP_NORMED, "finding: BN301"), "BN301")
+    assert runtime["verdict"] == "not-reproduced", runtime["evidence"]
+    assert runtime["numbers"]["calls_per_sequence"] == 1
 
 
 def test_bn301_batch_norm_called_once_is_refuted(checked: Checked) -> None:

@@ -88,8 +88,9 @@ def _configured_specs(path: Path, key: str, value: Any) -> list[str]:
 
 
 def model_file(spec: str, paths: list[str]) -> Path:
-    """The file `--model module:factory` names: a path, or a module under the given paths or the cwd.
-    Found without importing anything (importing would run the user's code here)."""
+    """The file `--model module:factory` names: a path, or a module under the given paths, the
+    cwd or the installed packages (sys.path: `timm.models.resnet`). Found without importing
+    anything (importing would run the user's code here)."""
     module, separator, factory = spec.rpartition(":")
     if not separator or not module or not factory:
         raise UsageError(f"--model expects module:factory, not {spec!r}")
@@ -100,11 +101,13 @@ def model_file(spec: str, paths: list[str]) -> Path:
         return candidate
     relative = Path(*module.split("."))
     roots = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths] + [Path.cwd()]
+    roots += [Path(entry) for entry in sys.path if entry and Path(entry).is_dir()]
     for root in roots:
         for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
             if candidate.is_file():
                 return candidate
-    raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))} or the current folder")
+    raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))}, the current folder "
+                     "or the installed packages")
 
 
 def verify_results(results: list[FileResult], options: VerifyOptions, configured: dict[str, Any] | None,

@@ -5,6 +5,7 @@ facts. `torch_backend` and `keras_backend` implement it; the verifiers stay fram
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from bnlint.runtime.inputs import Batch, Inputs
+
+LEARNING_RATE = 0.01  # of the one-step training experiments
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,39 @@ class Backend:
 
     def layer_norm_like(self, layer: LayerRef, call: Call) -> Any:
         """A LayerNorm over the features of one sample, for the input `call` saw."""
+        raise NotImplementedError
+
+    # --- training experiments (BN104–BN106, BN204, BN401) ---
+
+    def train_step(self, model: Any, batch: Batch, training: bool | None) -> None:
+        """One gradient step (SGD on the mean square output) over the trainable parameters,
+        the forward pass run with `training` as `forward` takes it."""
+        raise NotImplementedError
+
+    def own_train_step(self, model: Any, batch: Batch) -> bool:
+        """Run the model's own `train_step` once (a Keras model that overrides it) on the batch
+        with zero targets; False when it has none."""
+        return False
+
+    def is_trainable(self, layer: LayerRef) -> bool:
+        """Whether any parameter of the layer would be updated by an optimizer."""
+        raise NotImplementedError
+
+    def set_trainable(self, model: Any, trainable: bool) -> None:
+        raise NotImplementedError
+
+    def weight(self, layer: LayerRef) -> np.ndarray | None:
+        """A batch norm's scale (gamma); None without one."""
+        raise NotImplementedError
+
+    def optimizer_steps(self, model: Any, optimizer: str, options: dict[str, float], steps: int,
+                        exempt: list[LayerRef], observe: Callable[[], float]) -> list[float]:
+        """`observe()` after each of `steps` steps of the named optimizer with a zero loss gradient,
+        so that only weight decay acts; `exempt` layers' parameters in a group with weight_decay=0."""
+        raise NotImplementedError
+
+    def sync_batch_norms(self, model: Any) -> tuple[int, int]:
+        """(batch norms, of which cross-device ones) in a copy converted as the BN204 fix converts."""
         raise NotImplementedError
 
     def infer_inputs(self, model: Any, batch: int) -> list[Inputs]:

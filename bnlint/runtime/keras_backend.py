@@ -14,11 +14,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chat
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace  # noqa: E402
+from bnlint.runtime.backend import LEARNING_RATE, Backend, Call, LayerRef, Site, Trace  # noqa: E402
 from bnlint.runtime.inputs import DEFAULT_TOKENS, Batch, Inputs, InputSpec  # noqa: E402
 
 
 _CELL_FEATURES = 16
+_UNBUILT_INPUTS = {keras.layers.Dense: (16,), keras.layers.Conv1D: (32, 3), keras.layers.Conv2D: (32, 32, 3),
+                   keras.layers.Conv3D: (16, 16, 16, 3)}  # sample shapes, channels last
 _SEQUENCE_LENGTH = 16  # token ids per sample for a model that starts with an embedding
 
 
@@ -108,6 +110,40 @@ class KerasBackend(Backend):
             for ref in refs:
                 object.__delattr__(ref.handle, "call")
         return trace
+
+    def train_step(self, model: Any, batch: Batch, training: bool | None) -> None:
+        import tensorflow as tf
+
+        arrays = batch.map(lambda x: x if np.issubdtype(x.dtype, np.integer) else x.astype("float32"))
+        flag = {} if training is None else {"training": training}
+        with self.device, tf.GradientTape() as tape:
+            output = model(*arrays.args, **arrays.kwargs, **flag)
+            loss = tf.reduce_mean(tf.square(output[0] if isinstance(output, (list, tuple)) else output))
+        variables = model.trainable_variables
+        for variable, gradient in zip(variables, tape.gradient(loss, variables), strict=True):
+            if gradient is not None:
+                variable.assign_sub(LEARNING_RATE * gradient)
+
+    def own_train_step(self, model: Any, batch: Batch) -> bool:
+        if not isinstance(model, keras.Model) or type(model).train_step is keras.Model.train_step:
+            return False
+        targets = np.zeros_like(self.forward(model, batch, training=False), dtype="float32")
+        if not model.compiled:
+            model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+        x = batch.args[0] if len(batch.args) == 1 and not batch.kwargs else batch.args
+        with self.device:
+            model.train_step((x, targets))
+        return True
+
+    def is_trainable(self, layer: LayerRef) -> bool:
+        return bool(layer.handle.trainable)
+
+    def set_trainable(self, model: Any, trainable: bool) -> None:
+        model.trainable = trainable
+
+    def weight(self, layer: LayerRef) -> np.ndarray | None:
+        gamma = getattr(layer.handle, "gamma", None)
+        return None if gamma is None else gamma.numpy().astype(np.float64)
 
     def state(self, model: Any) -> list[np.ndarray]:
         return [variable.numpy().copy() for variable in model.variables]
@@ -204,6 +240,13 @@ class KerasBackend(Backend):
         if isinstance(first, keras.layers.Embedding):
             return [Inputs((InputSpec((batch, _SEQUENCE_LENGTH), first.input_dim),), (),
                            f"token ids for the first layer, Embedding({first.input_dim}, …)")]
+        # An unbuilt Dense or convolution takes inputs of any width: one plausible size is as good as another.
+        for kind, sample in _UNBUILT_INPUTS.items():
+            if isinstance(first, kind) and not first.built:
+                channels_first = getattr(first, "data_format", "channels_last") == "channels_first"
+                shape = (sample[-1], *sample[:-1]) if channels_first else sample
+                return [Inputs((InputSpec((batch, *shape)),), (),
+                               f"for the first layer, an unbuilt {type(first).__name__} (any width fits)")]
         raise ValueError("it has no keras.Input and its first layer does not say what it takes")
 
     def vocabulary(self, model: Any) -> int:

@@ -94,12 +94,15 @@ class SiteRecorder:
 
 def load_module(path: Path, text: str, name: str, user_files: set[str]) -> types.ModuleType:
     """Execute `text` as the module `name` with `path` as its file name (so that tracebacks
-    and construction sites point into the user's file); its folder is importable."""
+    and construction sites point into the user's file); its folder is importable, and in a
+    package (a library's `timm/models/resnet.py`) its relative imports work."""
     module = types.ModuleType(name)
     module.__file__ = str(path)
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    package, root = _package_of(path)
+    module.__package__ = package
+    for folder in (str(path.parent), str(root)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     sys.modules[name] = module
     try:
         exec(compile(text, str(path), "exec"), module.__dict__)  # noqa: S102 - running user code is this mode's job
@@ -109,6 +112,16 @@ def load_module(path: Path, text: str, name: str, user_files: set[str]) -> types
             raise
         raise UserCodeError(f"cannot import {path}: {describe(error)}", user_frame(error, user_files)) from None
     return module
+
+
+def _package_of(path: Path) -> tuple[str, Path]:
+    """The dotted package a file's folder is (folders with __init__.py), and the folder above it."""
+    parts: list[str] = []
+    folder = path.absolute().parent
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), folder
 
 
 # ----- discovery -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace
+from bnlint.runtime.backend import LEARNING_RATE, Backend, Call, LayerRef, Site, Trace
 from bnlint.runtime.inputs import Batch, Inputs, InputSpec
 
 # First layer kind → the input shape it implies, after the batch and channel dimensions.
@@ -115,6 +115,50 @@ class TorchBackend(Backend):
             for handle in handles:
                 handle.remove()
         return trace
+
+    def train_step(self, model: nn.Module, batch: Batch, training: bool | None) -> None:
+        model.train(training is not False)
+        tensors = batch.map(self._tensor)
+        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        output = _first_tensor(model(*tensors.args, **tensors.kwargs))
+        if not trainable or output is None or not output.requires_grad:
+            return  # a frozen model: the forward pass is the whole step
+        optimizer = torch.optim.SGD(trainable, lr=LEARNING_RATE)
+        optimizer.zero_grad()
+        output.pow(2).mean().backward()
+        optimizer.step()
+
+    def is_trainable(self, layer: LayerRef) -> bool:
+        return any(parameter.requires_grad for parameter in layer.handle.parameters())
+
+    def set_trainable(self, model: nn.Module, trainable: bool) -> None:
+        model.requires_grad_(trainable)
+
+    def weight(self, layer: LayerRef) -> np.ndarray | None:
+        weight = getattr(layer.handle, "weight", None)
+        return None if weight is None else _numpy(weight)
+
+    def optimizer_steps(self, model: nn.Module, optimizer: str, options: dict[str, float], steps: int,
+                        exempt: list[LayerRef], observe: Callable[[], float]) -> list[float]:
+        exempted = {id(parameter) for layer in exempt for parameter in layer.handle.parameters()}
+        parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        groups = [{"params": [p for p in parameters if id(p) not in exempted]},
+                  {"params": [p for p in parameters if id(p) in exempted], "weight_decay": 0.0}]
+        chosen = getattr(torch.optim, optimizer)([group for group in groups if group["params"]], **options)
+        observed = []
+        for _ in range(steps):
+            for parameter in parameters:
+                parameter.grad = torch.zeros_like(parameter)
+            chosen.step()
+            observed.append(observe())
+        for parameter in parameters:
+            parameter.grad = None
+        return observed
+
+    def sync_batch_norms(self, model: nn.Module) -> tuple[int, int]:
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(model))
+        norms = [module for module in converted.modules() if isinstance(module, _BatchNorm)]
+        return len(norms), sum(isinstance(module, nn.SyncBatchNorm) for module in norms)
 
     def state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         return {key: value.detach().clone() for key, value in model.state_dict().items()}

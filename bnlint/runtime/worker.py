@@ -280,6 +280,10 @@ class Worker:
             matched = _matched(diagnostic, loaded.layers, str(path)) if verifier.anchored_on_layer else [
                 layer for layer in loaded.layers if loaded.backend.is_batch_norm(layer)]
             choices.append((loaded, matched))
+        named = re.findall(r"`([\w.]+)`", diagnostic.message)  # `SegHead` is trained on batches of 2...
+        choices.sort(key=lambda choice: not any(name.rpartition(".")[2] in (choice[0].candidate.attribute,
+                                                                             type(choice[0].model).__name__)
+                                                for name in named))
         chosen = next(((loaded, matched) for loaded, matched in choices if matched), None)
         # Model-level rules run on any model; verifiers that find their layers themselves (a time
         # loop's call, a norm factory's layers) on a model whose code holds the finding, else the first.

@@ -164,6 +164,9 @@ def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
                               "for a keyword argument, N,T:int for token ids (default: [tool.bnlint.verify], "
                               "example_inputs() beside the model, else inferred from the model)")
     runtime.add_argument("--framework", choices=["torch", "keras"], help="check only models of this framework")
+    runtime.add_argument("--notebook-cells", action="store_true",
+                         help="check notebooks' findings too, running their code cells up to the model's definition "
+                              "(in the worker, under --timeout)")
     runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
     runtime.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
                          help="time limit for loading and checking the models (default: 120)")
@@ -255,7 +258,8 @@ def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: 
 def _runtime_options(args: argparse.Namespace) -> VerifyOptions:
     from bnlint.runtime import VerifyOptions
 
-    return VerifyOptions(args.model, tuple(args.input_shape or ()), args.framework, args.device, float(args.timeout))
+    return VerifyOptions(args.model, tuple(args.input_shape or ()), args.framework, args.device, float(args.timeout),
+                         notebook_cells=args.notebook_cells)
 
 
 def _verification(args: argparse.Namespace, config: Config) -> Verification:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import ConfigError, UsageError
-from bnlint.files import read_source
+from bnlint.files import SourceFile, read_source
 from bnlint.runtime.inputs import parse_spec
 from bnlint.runtime.isolation import RuntimeCheckError, run_worker
 
@@ -38,6 +39,7 @@ class VerifyOptions:
     device: str = "cpu"
     timeout: float = 120.0
     seed: int = 0
+    notebook_cells: bool = False  # run notebooks' cells up to the model (never by default)
 
 
 @dataclass
@@ -116,16 +118,26 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
     one --model names (from `model_path`, which must be among `results`)."""
     files = []
     keys: dict[str, tuple[int, int]] = {}
+    skipped: dict[tuple[int, int], dict[str, Any]] = {}
     for file_index, result in enumerate(results):
         path = Path(result.path).absolute()
-        if path.suffix != ".py" or (not result.diagnostics and path != model_path):
+        notebook = path.suffix == ".ipynb"
+        if (path.suffix != ".py" and not notebook) or (not result.diagnostics and path != model_path):
             continue
+        if notebook and not options.notebook_cells:
+            for index in range(len(result.diagnostics)):
+                skipped[(file_index, index)] = {
+                    "verdict": "not-checkable", "numbers": {}, "fix_verified": None, "model": None,
+                    "evidence": "A notebook's findings are checked only with --notebook-cells, which runs its cells "
+                                "up to the model's definition."}
+            continue
+        source = read_source(path)
         diagnostics = []
         for index, diagnostic in enumerate(result.diagnostics):
             key = f"{file_index}:{index}"
             keys[key] = (file_index, index)
-            diagnostics.append({"id": key, **diagnostic.to_json()})
-        files.append({"path": str(path), "display": result.path, "text": read_source(path).text,
+            diagnostics.append({"id": key, **_in_text(diagnostic, source).to_json()})
+        files.append({"path": str(path), "display": result.path, "text": source.text, "notebook": notebook,
                       "diagnostics": diagnostics})
     if model_path is not None and str(model_path) not in {entry["path"] for entry in files}:
         files.append({"path": str(model_path), "display": str(model_path), "text": read_source(model_path).text,
@@ -136,6 +148,8 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
     response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
     updated = [FileResult(r.path, list(r.diagnostics), r.unused_suppressions, r.helper_evidence, r.source_lines,
                           r.error) for r in results]
+    for (file_index, index), verdict in skipped.items():
+        updated[file_index].diagnostics[index] = replace(updated[file_index].diagnostics[index], runtime=verdict)
     verification = Verification(updated, models=response["models"])
     inputs = {(model["path"], model["name"]): model for model in verification.models}
     for key, verdict in response["verdicts"].items():
@@ -148,6 +162,19 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
         updated[file_index].diagnostics[index] = diagnostic
         verification.plots[diagnostic.sort_key] = plots
     return verification
+
+
+def _in_text(diagnostic: Diagnostic, source: SourceFile) -> Diagnostic:
+    """A notebook finding in the coordinates of the notebook's joined code cells, which the
+    worker runs; unchanged for a .py file."""
+    if source.notebook is None or diagnostic.cell is None:
+        return diagnostic
+    line = partial(source.notebook.text_line, diagnostic.cell)
+    fix = diagnostic.fix
+    if fix is not None:
+        fix = replace(fix, edits=tuple(replace(edit, line=line(edit.line), end_line=line(edit.end_line))
+                                       for edit in fix.edits))
+    return replace(diagnostic, line=line(diagnostic.line), end_line=line(diagnostic.end_line), cell=None, fix=fix)
 
 
 def with_verdict_in_message(diagnostic: Diagnostic) -> Diagnostic:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bnlint.files import notebook_cells
 from bnlint.runtime.backend import Backend, Site
 from bnlint.runtime.inputs import Inputs, inputs_from_specs, inputs_from_value, with_vocabulary
 
@@ -111,6 +112,22 @@ def load_module(path: Path, text: str, name: str, user_files: set[str]) -> types
         if isinstance(error, KeyboardInterrupt):
             raise
         raise UserCodeError(f"cannot import {path}: {describe(error)}", user_frame(error, user_files)) from None
+    return module
+
+
+def load_notebook(path: Path, text: str, name: str, user_files: set[str], needed_line: int,
+                  ready: Callable[[types.ModuleType], bool]) -> types.ModuleType:
+    """Run a notebook's code cells (its linted `text`) in order, as one module, up to the cell
+    holding `needed_line` and then until `ready(module)` (the model is defined): the cells
+    that train or evaluate afterwards do not run. Line numbers stay those of `text`."""
+    module = load_module(path, "", name, user_files)
+    for first_line, source in notebook_cells(text):
+        if first_line > needed_line and ready(module):
+            break
+        try:  # noqa: S102 below - running the user's cells is what --notebook-cells asks for
+            exec(compile("\n" * (first_line - 1) + source, str(path), "exec"), module.__dict__)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 - a cell may raise anything
+            raise UserCodeError(f"cannot run {path}: {describe(error)}", user_frame(error, user_files)) from None
     return module
 
 

@@ -27,6 +27,7 @@ _SPATIAL = {nn.Conv1d: (32,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16),
 _STATE_NAME = re.compile(r"h|hx|h0|h_?prev|prev_h|hidden(_state)?|state|carry")
 _HIDDEN_ATTRIBUTES = ("hidden_size", "hidden_dim", "hidden_features", "num_hiddens", "n_hidden", "state_size", "units")
 _SEQUENCE_LENGTH = 16  # token ids per sample for a model that starts with an embedding
+_IMAGE_SIZES = (28, 64, 224)  # tried after 32x32 (MNIST, small crops, ImageNet)
 
 
 def migrate_state_dict(state: Mapping[str, torch.Tensor], pairs: Mapping[str, str]) -> dict[str, torch.Tensor]:
@@ -254,6 +255,9 @@ class TorchBackend(Backend):
         firsts = [(spec, source)] + ([(InputSpec((batch, _SEQUENCE_LENGTH, spec.shape[1])),
                                        f"{source}, as a sequence of {_SEQUENCE_LENGTH} steps")]
                                      if len(spec.shape) == 2 and not spec.tokens else [])
+        if len(spec.shape) == 4:  # images: the common sizes, for a model whose head fixes one
+            firsts += [(InputSpec((*spec.shape[:2], size, size)), f"{source}, at {size}x{size}")
+                       for size in _IMAGE_SIZES if size != spec.shape[2]]
         states: list[tuple[Any, str]] = [((), "")]
         if len(required) > 2:
             raise ValueError(f"nothing in the model says what {', '.join(required[2:])} is")

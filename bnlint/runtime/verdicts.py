@@ -27,7 +27,9 @@ NOT_CHECKABLE = "not-checkable"
 
 _RELATIVE_TOLERANCE = 1e-4  # float32 forward passes, compared in float64
 _WARMUP_STEPS = 5  # train-mode steps that give running statistics something to hold
-_MOMENTUM_STEPS = 30
+_MOMENTUM_STEPS = 60
+_TRUE_MEAN = 2.0
+_BATCH_NOISE = 0.5  # sd of a batch's mean around the true mean (sampling noise of real batches)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Plot:
     xlabel: str = ""
     ylabel: str = ""  # with its unit
     caption: str = ""  # one line: what the plot shows
+    points: tuple[str, ...] = ()  # series of a "lines" plot drawn as dots (samples, not a trajectory)
 
 
 @dataclass
@@ -311,7 +314,10 @@ def verify_variance_shift(subject: Subject) -> Verdict:
     ratio = train_variance / eval_variance if eval_variance else float("inf")
     numbers = {"input_variance_train": train_variance, "input_variance_eval": eval_variance, "ratio": ratio}
     plot = Plot("bars", f"Variance of {call.layer.path}'s input", {"train mode": [train_variance],
-                                                                  "eval mode": [eval_variance]}, ylabel="variance")
+                                                                  "eval mode": [eval_variance]},
+                xlabel="mode", ylabel="mean channel variance (activation units²)",
+                caption=(f"What {call.layer.path} receives in training (after {producer.path}) and at inference; "
+                         "its running variance is learnt from the left bar and applied to the right."))
     if abs(ratio - 1.0) <= 0.05:
         return Verdict(NOT_REPRODUCED, f"{producer.where()} leaves the variance of what {call.layer.where()} "
                                        f"normalizes unchanged in train mode (ratio {ratio:.3f}).", numbers, plots=[plot])
@@ -361,24 +367,37 @@ def verify_momentum(subject: Subject) -> Verdict:
     channel_axis = backend.channel_axis % len(full)
     # Statistics are per channel: a few positions per channel show the same update, cheaper.
     shape = tuple(size if axis in (0, channel_axis) else min(size, 4) for axis, size in enumerate(full))
+    # Batches as training draws them: around a known true mean, each batch's own mean off by
+    # batch-to-batch noise, which the running statistics exist to average away.
     rng = np.random.default_rng(subject.seed)
-    batches = [2.0 + rng.standard_normal(shape).astype(np.float32) for _ in range(_MOMENTUM_STEPS)]
+    batches = [(_TRUE_MEAN + rng.normal(0.0, _BATCH_NOISE) + rng.standard_normal(shape)).astype(np.float32)
+               for _ in range(_MOMENTUM_STEPS)]
     running, means = _drift(backend, backend.fresh_copy(norm), batches)
     fraction = running[0] / means[0]  # the running mean starts at 0
     intended = [0.0]
     for mean in means:  # the same batches under the intended convention: weight 1 - fraction
         intended.append(fraction * intended[-1] + (1.0 - fraction) * mean)
+    settled = slice(_MOMENTUM_STEPS // 2, None)  # after both have had time to reach the true mean
+    error = lambda values: float(np.sqrt(np.mean((np.array(values[settled]) - _TRUE_MEAN) ** 2)))  # noqa: E731
     numbers: dict[str, Any] = {
         "momentum": float(norm.handle.momentum),
         "batch_weight_measured": fraction,
         "batch_weight_intended": 1.0 - fraction,
         "steps": _MOMENTUM_STEPS,
-        "running_mean_after_steps": running[-1],
-        "intended_running_mean_after_steps": intended[-1],
+        "true_mean": _TRUE_MEAN,
+        "batch_mean_noise": _BATCH_NOISE,
+        "running_mean_error_as_written": error(running),
+        "running_mean_error_intended": error(intended[1:]),
     }
-    series = {f"momentum={numbers['momentum']:g} (as written)": running, "intended convention": intended[1:]}
-    plot = Plot("lines", f"Running mean over {_MOMENTUM_STEPS} steps (batches of mean 2)", series,
-                xlabel="step", ylabel="running mean")
+    plot = Plot("lines", f"Running mean of {norm.path} (channel average) over {_MOMENTUM_STEPS} noisy batches",
+                {"true mean": [_TRUE_MEAN] * _MOMENTUM_STEPS, "batch means": means,
+                 f"running mean, momentum={numbers['momentum']:g} (as written)": running,
+                 f"running mean, batch weight {1 - fraction:.2g} (intended)": intended[1:]},
+                xlabel="training step", ylabel="mean (activation units)", points=("batch means",),
+                caption=(f"Batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
+                         f"(sd {_BATCH_NOISE:g}); over the last {_MOMENTUM_STEPS - _MOMENTUM_STEPS // 2} steps the "
+                         f"estimate as written is off by {numbers['running_mean_error_as_written']:.2f} (rms), "
+                         f"the intended one by {numbers['running_mean_error_intended']:.2f}."))
     if fraction <= 0.5:
         return Verdict(NOT_REPRODUCED, f"Each update of {norm.where()} gives the current batch a weight of "
                                        f"{fraction:.2f}, as the framework's convention intends.", numbers, plots=[plot])
@@ -464,9 +483,12 @@ def verify_batch_dependence(subject: Subject) -> Verdict:
     numbers = {"batches": _BATCHES, "spread_train": spread[True], "spread_eval": spread[False],
                "same_batch_noise_train": noise, "running_mean_step_train": moved[True],
                "running_mean_step_eval": moved[False]}
-    plot = Plot("strip", "One sample's first output in 6 different batches",
+    plot = Plot("strip", f"One sample's first output in {_BATCHES} different batches",
                 {"train mode": [float(out.flat[0]) for out in outputs[True]],
-                 "eval mode": [float(out.flat[0]) for out in outputs[False]]}, ylabel="output[0]")
+                 "eval mode": [float(out.flat[0]) for out in outputs[False]]},
+                xlabel="mode", ylabel="first output value (model output units)",
+                caption=("The same sample in batches with different companions: in train mode its prediction moves "
+                         "with them, in eval mode the points coincide."))
     tolerance = _RELATIVE_TOLERANCE * (1.0 + float(np.max(np.abs(outputs[False][0]))))
     if subject.diagnostic.code == "BN103":  # the fix is .train(): batch statistics, and their updates, come back
         fixed = moved[True] > 0.0 and moved[False] == 0.0

@@ -22,7 +22,8 @@ from bnlint.fixes import apply_edits, still_valid
 from bnlint.runtime.backend import Backend, LayerRef, Trace
 from bnlint.runtime.inputs import Inputs
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
-                                   how_to_give_inputs, load_module, model_inputs, named_candidate, user_frame)
+                                   how_to_give_inputs, load_module, load_notebook, model_inputs, named_candidate,
+                                   user_frame)
 from bnlint.runtime.verdicts import NOT_CHECKABLE, VERIFIERS, Fixed, Subject, Verdict
 
 _SHAPE_RULES = ("BN302", "BN303")  # their confirmation is a forward pass that fails
@@ -126,7 +127,16 @@ class Worker:
     def _module(self, path: Path, text: str) -> Any:
         self.modules_loaded += 1
         name = path.stem if self.modules_loaded == 1 else f"{path.stem}__bnlint_{self.modules_loaded}"
-        return load_module(path, text, name, self.user_files)
+        entry = next(entry for entry in self.request["files"] if entry["path"] == str(path))
+        if not entry.get("notebook"):
+            return load_module(path, text, name, self.user_files)
+        # A notebook runs up to the cell of its last layer finding, then until a model is defined.
+        needed = max((item["line"] for item in entry["diagnostics"] if item["code"] in VERIFIERS
+                      and VERIFIERS[item["code"]].anchored_on_layer), default=0)
+        spec = self.request.get("model")
+        ready = (lambda module: hasattr(module, spec.rpartition(":")[2])) if spec else (
+            lambda module: bool(self._candidates(module)))
+        return load_notebook(path, text, name, self.user_files, needed, ready)
 
     def _candidates(self, module: Any) -> list[Candidate]:
         spec = self.request.get("model")

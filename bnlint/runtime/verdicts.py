@@ -28,6 +28,7 @@ NOT_CHECKABLE = "not-checkable"
 _RELATIVE_TOLERANCE = 1e-4  # float32 forward passes, compared in float64
 _WARMUP_STEPS = 5  # train-mode steps that give running statistics something to hold
 _MOMENTUM_STEPS = 60
+_MOMENTUM_STEPS_MAX = 3000
 _TRUE_MEAN = 2.0
 _BATCH_NOISE = 0.5  # sd of a batch's mean around the true mean (sampling noise of real batches)
 
@@ -370,32 +371,35 @@ def verify_momentum(subject: Subject) -> Verdict:
     # Batches as training draws them: around a known true mean, each batch's own mean off by
     # batch-to-batch noise, which the running statistics exist to average away.
     rng = np.random.default_rng(subject.seed)
-    batches = [(_TRUE_MEAN + rng.normal(0.0, _BATCH_NOISE) + rng.standard_normal(shape)).astype(np.float32)
-               for _ in range(_MOMENTUM_STEPS)]
+    draw = lambda: (_TRUE_MEAN + rng.normal(0.0, _BATCH_NOISE) + rng.standard_normal(shape)).astype(np.float32)  # noqa: E731
+    first, first_mean = _drift(backend, backend.fresh_copy(norm), [draw()])
+    fraction = first[0] / first_mean[0]  # the running mean starts at 0
+    # Long enough for both conventions to settle (the slower one within ~1%), then compare them.
+    steps = int(np.clip(np.ceil(6.0 / max(min(fraction, 1.0 - fraction), 1e-6)), _MOMENTUM_STEPS, _MOMENTUM_STEPS_MAX))
+    batches = [draw() for _ in range(steps)]
     running, means = _drift(backend, backend.fresh_copy(norm), batches)
-    fraction = running[0] / means[0]  # the running mean starts at 0
     intended = [0.0]
     for mean in means:  # the same batches under the intended convention: weight 1 - fraction
         intended.append(fraction * intended[-1] + (1.0 - fraction) * mean)
-    settled = slice(_MOMENTUM_STEPS // 2, None)  # after both have had time to reach the true mean
+    settled = slice(3 * steps // 4, None)  # the last quarter, after both have reached the true mean
     error = lambda values: float(np.sqrt(np.mean((np.array(values[settled]) - _TRUE_MEAN) ** 2)))  # noqa: E731
     numbers: dict[str, Any] = {
         "momentum": float(norm.handle.momentum),
         "batch_weight_measured": fraction,
         "batch_weight_intended": 1.0 - fraction,
-        "steps": _MOMENTUM_STEPS,
+        "steps": steps,
         "true_mean": _TRUE_MEAN,
         "batch_mean_noise": _BATCH_NOISE,
         "running_mean_error_as_written": error(running),
         "running_mean_error_intended": error(intended[1:]),
     }
-    plot = Plot("lines", f"Running mean of {norm.path} (channel average) over {_MOMENTUM_STEPS} noisy batches",
-                {"true mean": [_TRUE_MEAN] * _MOMENTUM_STEPS, "batch means": means,
+    plot = Plot("lines", f"Running mean of {norm.path} (channel average) over {steps} noisy batches",
+                {"true mean": [_TRUE_MEAN] * steps, "batch means": means,
                  f"running mean, momentum={numbers['momentum']:g} (as written)": running,
                  f"running mean, batch weight {1 - fraction:.2g} (intended)": intended[1:]},
                 xlabel="training step", ylabel="mean (activation units)", points=("batch means",),
                 caption=(f"Batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
-                         f"(sd {_BATCH_NOISE:g}); over the last {_MOMENTUM_STEPS - _MOMENTUM_STEPS // 2} steps the "
+                         f"(sd {_BATCH_NOISE:g}); over the last {steps - 3 * steps // 4} steps the "
                          f"estimate as written is off by {numbers['running_mean_error_as_written']:.2f} (rms), "
                          f"the intended one by {numbers['running_mean_error_intended']:.2f}."))
     if fraction <= 0.5:

@@ -193,6 +193,10 @@ class Worker:
             self._start(framework)
         self.stage(f"importing {path}")
         module = self._module(path, text)
+        chosen = self.request.get("framework")
+        for framework in _IMPORTS:  # imported through another module (a library's model, a factory file)
+            if framework in sys.modules and chosen in (None, framework):
+                self._start(framework)
         models: list[Loaded] = []
         for candidate in self._candidates(module):
             loaded = self._build(candidate, module, path, text, [])

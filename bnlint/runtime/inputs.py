@@ -6,7 +6,7 @@ line and in [tool.bnlint.verify]."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,7 @@ class Inputs:
     kwargs: tuple[tuple[str, Tree], ...] = ()
     source: str = ""
     cell: bool = False
+    inferred: bool = False  # guessed by bnlint, not given by the user
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -160,5 +161,4 @@ def with_vocabulary(inputs: Inputs, tokens: int) -> Inputs:
     def resized(spec: InputSpec) -> InputSpec:
         return InputSpec(spec.shape, tokens) if spec.tokens == DEFAULT_TOKENS else spec
 
-    return Inputs(tree_map(resized, inputs.args), tuple((k, resized(v)) for k, v in inputs.kwargs), inputs.source,
-                  inputs.cell)
+    return replace(inputs, args=tree_map(resized, inputs.args), kwargs=tuple((k, resized(v)) for k, v in inputs.kwargs))

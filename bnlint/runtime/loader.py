@@ -12,7 +12,7 @@ import sys
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +243,7 @@ def model_inputs(model: Any, module: types.ModuleType, backend: Backend, flags: 
         inputs = inputs_from_value(value, f"from {hook}()")
     else:
         try:
-            return backend.infer_inputs(model, DEFAULT_BATCH)
+            return [replace(guess, inferred=True) for guess in backend.infer_inputs(model, DEFAULT_BATCH)]
         except ValueError as error:
             raise UserCodeError(f"cannot infer the inputs of {candidate.name}: {error}; "
                                 f"{how_to_give_inputs(backend, model)}") from None

@@ -98,8 +98,10 @@ def _png(plot: dict[str, Any]) -> str:
             steps = range(1, len(values) + 1)
             if label in plot.get("points", ()):
                 axes.scatter(steps, values, label=label, s=8, color="#98a2b3", zorder=1)
+            elif label == plot.get("reference"):
+                axes.plot(steps, values, label=label, linestyle="--", color="#101828", zorder=3)
             else:
-                axes.plot(steps, values, label=label, linestyle="--" if len(set(values)) == 1 else "-", zorder=2)
+                axes.plot(steps, values, label=label, zorder=2)
         axes.legend(fontsize=7)
     elif plot["kind"] == "strip":
         for position, (label, values) in enumerate(series.items()):
@@ -109,7 +111,7 @@ def _png(plot: dict[str, Any]) -> str:
     else:
         values = [value for values in series.values() for value in values]
         labels = list(series) if all(len(v) == 1 for v in series.values()) else [str(i) for i in range(len(values))]
-        axes.bar(labels, values, color="#4e79a7")
+        axes.bar(labels, values, color=["#f79009" if label == plot.get("reference") else "#4e79a7" for label in labels])
     axes.set_title(plot["title"], fontsize=9)
     axes.set_xlabel(plot.get("xlabel", ""), fontsize=8)
     axes.set_ylabel(plot.get("ylabel", ""), fontsize=8)

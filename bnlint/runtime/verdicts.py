@@ -44,6 +44,7 @@ class Plot:
     ylabel: str = ""  # with its unit
     caption: str = ""  # one line: what the plot shows
     points: tuple[str, ...] = ()  # series of a "lines" plot drawn as dots (samples, not a trajectory)
+    reference: str = ""  # the series the others are measured against (a true or pooled value), set apart
 
 
 @dataclass
@@ -398,6 +399,7 @@ def verify_momentum(subject: Subject) -> Verdict:
                  f"running mean, momentum={numbers['momentum']:g} (as written)": running,
                  f"running mean, batch weight {1 - fraction:.2g} (intended)": intended[1:]},
                 xlabel="training step", ylabel="mean (activation units)", points=("batch means",),
+                reference="true mean",
                 caption=(f"Batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
                          f"(sd {_BATCH_NOISE:g}); over the last {steps - 3 * steps // 4} steps the "
                          f"estimate as written is off by {numbers['running_mean_error_as_written']:.2f} (rms), "
@@ -609,10 +611,11 @@ def verify_recurrence(subject: Subject) -> Verdict:
     numbers = {"calls_per_sequence": len(calls), "plotted_channel": channel, "step_input_means": step_means,
                "pooled_input_mean": float(pooled_mean[channel]), "eval_offset_per_step": offsets,
                "largest_eval_offset": max(offsets), "layer_norm_runs": layer_norm_runs}
+    own, pooled = "this step's batch mean (what training normalizes by)", "pooled mean (what the running mean holds)"
     plot = Plot("lines", f"Channel {channel} of {norm.path}'s input at each time step",
-                {"this step's batch mean (what training normalizes by)": step_means,
-                 "pooled mean (what the shared running mean holds)": [numbers["pooled_input_mean"]] * len(calls)},
+                {own: step_means, pooled: [numbers["pooled_input_mean"]] * len(calls)},
                 xlabel="call of the batch norm (time step)", ylabel="mean input (activation units)",
+                points=(own,), reference=pooled,
                 caption=(f"One time step's batch mean of channel {channel} of {norm.path}'s input per point; one set "
                          "of running statistics can only hold the flat line, so eval mode normalizes every step by it."))
     return Verdict(CONFIRMED, f"{norm.where()} runs {len(calls)} times {how}, so one set of statistics serves "
@@ -872,6 +875,7 @@ def verify_per_device_statistics(subject: Subject) -> Verdict:
                           {**{f"device {d}": [float(rows[d, :, channel].mean())] for d in range(_DEVICES)},
                            "pooled (SyncBatchNorm)": [float(pooled_mean[channel])]},
                           xlabel="statistics used", ylabel="batch mean (activation units)",
+                          reference="pooled (SyncBatchNorm)",
                           caption=(f"Without SyncBatchNorm each device subtracts its own bar; SyncBatchNorm subtracts "
                                    f"the pooled one. Batch of {per_device * _DEVICES} split over {_DEVICES} devices.")))
     fix = synced == count > 0

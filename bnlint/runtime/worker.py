@@ -53,7 +53,7 @@ class Loaded:
     path: Path  # the file whose text built it
     text: str
     applied: list[Diagnostic] = field(default_factory=list)  # fixes in `text`
-    failure: tuple[LayerRef, BaseException] | None = None  # where its forward pass fails
+    failure: tuple[LayerRef | None, BaseException] | None = None  # where its forward pass fails
 
 
 class Worker:
@@ -177,9 +177,18 @@ class Worker:
         inputs, trace = chosen
         loaded = Loaded(candidate, model, backend, backend.layers(model), inputs, path, text, applied)
         if trace.error is not None:
-            if trace.failed_in is None:
-                raise UserCodeError(self._misfit(loaded, trace.error), user_frame(trace.error, self.user_files))
             loaded.failure = (trace.failed_in, trace.error)
+        # A batch norm that does not fit is what BN302/BN303 are about (and makes other findings
+        # not checkable); failing anywhere else means the inputs do not fit. Inputs the user gave,
+        # or a model the user named, make that an error; for a discovered model bnlint guessed
+        # the inputs of, its findings say why it was left out.
+        if trace.error is not None and (trace.failed_in is None or not backend.is_batch_norm(trace.failed_in)):
+            error = UserCodeError(self._misfit(loaded, trace.error, trace.failed_in),
+                                  user_frame(trace.error, self.user_files))
+            if self.request.get("model") or not inputs.inferred:
+                raise error
+            self.unchecked.append(str(error))
+            return None
         return loaded
 
     def _misfit(self, loaded: Loaded, error: BaseException, where: LayerRef | None = None) -> str:
@@ -202,11 +211,6 @@ class Worker:
             loaded = self._build(candidate, module, path, text, [])
             if loaded is None:
                 continue
-            # A batch norm that does not fit is what BN302/BN303 are about (and makes other
-            # findings not checkable); failing anywhere else means the input does not fit.
-            if loaded.failure is not None and not loaded.backend.is_batch_norm(loaded.failure[0]):
-                layer, error = loaded.failure
-                raise UserCodeError(self._misfit(loaded, error, layer), user_frame(error, self.user_files))
             models.append(loaded)
         return models
 

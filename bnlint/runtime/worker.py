@@ -24,7 +24,8 @@ from bnlint.runtime.inputs import Inputs
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
                                    how_to_give_inputs, load_module, load_notebook, model_inputs, named_candidate,
                                    user_frame)
-from bnlint.runtime.verdicts import NOT_CHECKABLE, VERIFIERS, Fixed, Subject, Verdict
+from bnlint.runtime.verdicts import NOT_CHECKABLE, Fixed, Subject, Verdict
+from bnlint.runtime.verifiers import VERIFIERS
 
 _SHAPE_RULES = ("BN302", "BN303")  # their confirmation is a forward pass that fails
 _IMPORTS = {"torch": re.compile(r"^\s*(import|from)\s+torch\b", re.M),

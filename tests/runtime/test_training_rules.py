@@ -135,6 +135,9 @@ TRAIN_STEP = """
             gradients = tape.gradient(loss, self.trainable_variables)
             self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
             return {"loss": loss}
+
+
+    BATCH_SIZE = 4  # finding: BN203
 """
 
 # Near miss: `call` defaults to training=True, so the call without a flag trains the batch norm.
@@ -280,3 +283,9 @@ def test_bn105_finetuning_overwrites_the_base_statistics_and_keras_3_overrides_t
 def test_bn105_base_without_batch_norm_is_refuted(keras_checked: Checked) -> None:
     runtime = keras_checked.runtime("finetune_plain.py", line_of(FINETUNE_PLAIN, "features = base(inputs)"), "BN105")
     assert runtime["verdict"] == "not-reproduced", runtime["evidence"]
+
+
+def test_bn203_keras_batch_statistics_scatter_more_at_the_configured_size(keras_checked: Checked) -> None:
+    runtime = keras_checked.runtime("train_step.py", line_of(TRAIN_STEP, "finding: BN203"), "BN203")
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]
+    assert 1.5 < runtime["numbers"]["spread_ratio"] < 4.5  # about sqrt(32 / 4) = 2.8

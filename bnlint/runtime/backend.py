@@ -180,10 +180,13 @@ class Backend:
         the forward pass run with `training` as `forward` takes it."""
         raise NotImplementedError
 
-    def own_train_step(self, model: Any, batch: Batch) -> bool:
-        """Run the model's own `train_step` once (a Keras model that overrides it) on the batch
-        with zero targets; False when it has none."""
+    def has_own_train_step(self, model: Any) -> bool:
+        """Whether the model overrides its framework's training step (a Keras `train_step`)."""
         return False
+
+    def own_train_step(self, model: Any, batch: Batch) -> None:
+        """Run the model's own training step once on the batch, with zero targets."""
+        raise NotImplementedError
 
     def is_trainable(self, layer: LayerRef) -> bool:
         """Whether any parameter of the layer would be updated by an optimizer."""

@@ -124,16 +124,16 @@ class KerasBackend(Backend):
             if gradient is not None:
                 variable.assign_sub(LEARNING_RATE * gradient)
 
-    def own_train_step(self, model: Any, batch: Batch) -> bool:
-        if not isinstance(model, keras.Model) or type(model).train_step is keras.Model.train_step:
-            return False
+    def has_own_train_step(self, model: Any) -> bool:
+        return isinstance(model, keras.Model) and type(model).train_step is not keras.Model.train_step
+
+    def own_train_step(self, model: Any, batch: Batch) -> None:
         targets = np.zeros_like(self.forward(model, batch, training=False), dtype="float32")
         if not model.compiled:
             model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
         x = batch.args[0] if len(batch.args) == 1 and not batch.kwargs else batch.args
         with self.device:
             model.train_step((x, targets))
-        return True
 
     def is_trainable(self, layer: LayerRef) -> bool:
         return bool(layer.handle.trainable)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -40,31 +39,28 @@ def _step_moves(backend: Backend, norms: list[LayerRef], step: Callable[[], Any]
 
 def verify_training_flag(subject: Subject) -> Verdict:
     """BN104: one step of the model's own train_step (or of a custom loop's call) as written,
-    and with `training=True`: only the latter updates the moving statistics."""
+    and as fixed (`training=True`): only the latter updates the moving statistics."""
     backend, norms, batch = subject.backend, batch_norm_layers(subject), subject.batch()
     if not norms:
         return Verdict(NOT_REPRODUCED, f"{subject.model_name} contains no batch norm.")
-    own = [False]
-
-    def as_written() -> None:  # the model's own train_step, else a loop's call without a flag
-        own[0] = backend.own_train_step(subject.model, batch)
-        if not own[0]:
-            backend.train_step(subject.model, batch, training=None)
-
+    own = backend.has_own_train_step(subject.model)
+    how = "its own train_step" if own else "a training step that calls it without a training flag"
     with subject.preserved():
-        written = _step_moves(backend, norms, as_written)
-    how = "its own train_step" if own[0] else "a training step that calls it without a training flag"
+        written = _step_moves(backend, norms, lambda: backend.own_train_step(subject.model, batch) if own
+                              else backend.train_step(subject.model, batch, training=None))
     numbers: dict[str, Any] = {"moving_mean_change_as_written": written, "step": how}
     if written > 0.0:
         return Verdict(NOT_REPRODUCED, f"One step of {how} moves the moving statistics by {written:.3g}: "
                                        "the batch norm trains.", numbers)
     verdict = Verdict(CONFIRMED, "", numbers)
-    if own[0]:  # the fix is in train_step: run the fixed source's own step
+    if own:  # the fix is in train_step: run the fixed source's own step
         fixed = fixed_model(subject, verdict)
-        fixed_norms = [subject.counterpart(fixed, norm) for norm in norms] if fixed else []
-        with (subject.preserved(fixed.model) if fixed else nullcontext()):
-            after_fix = _step_moves(backend, fixed_norms,
-                                    lambda: fixed is not None and backend.own_train_step(fixed.model, batch))
+        if fixed is None:
+            after_fix = 0.0
+        else:
+            with subject.preserved(fixed.model):
+                after_fix = _step_moves(backend, [subject.counterpart(fixed, norm) for norm in norms],
+                                        lambda: backend.own_train_step(fixed.model, batch))
     else:
         with subject.preserved():
             after_fix = _step_moves(backend, norms, lambda: backend.train_step(subject.model, batch, training=True))

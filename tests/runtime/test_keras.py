@@ -110,7 +110,22 @@ CELL = """
             return n, [n]
 """
 
-SOURCES = {"cell.py": CELL, "functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
+TWO_INPUTS = """
+    import keras
+    from keras import layers
+
+
+    def build_model() -> keras.Model:
+        image, meta = keras.Input(shape=(10,)), keras.Input(shape=(4,))
+        x = layers.Dense(16, use_bias=False)(layers.Concatenate()([image, meta]))
+        return keras.Model([image, meta], layers.Dense(2)(layers.BatchNormalization()(x)))
+
+
+    def predict(model, image, meta):
+        return model([image, meta], training=True)  # finding: BN107
+"""
+
+SOURCES = {"two_inputs.py": TWO_INPUTS, "cell.py": CELL, "functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +202,10 @@ def test_bn301_keras_rnn_cell_is_driven_with_states_from_state_size(checked: Che
     assert runtime["verdict"] == "confirmed", runtime["evidence"]
     assert runtime["numbers"]["calls_per_sequence"] == 8
     assert runtime["numbers"]["largest_eval_offset"] > 0.3
+
+
+def test_a_model_with_two_keras_inputs_is_fed_both(checked: Checked) -> None:
+    model = next(m for m in checked.verification.models if Path(m["path"]).name == "two_inputs.py")
+    assert model["inputs"] == "[(8, 10), (8, 4)]"
+    runtime = checked.runtime("two_inputs.py", line_of(TWO_INPUTS, "finding: BN107"), "BN107")
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]

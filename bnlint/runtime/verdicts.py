@@ -400,20 +400,20 @@ def verify_momentum(subject: Subject) -> Verdict:
         "running_mean_error_as_written": error(running),
         "running_mean_error_intended": error(intended[1:]),
     }
-    plot = Plot("lines", f"Running mean of {norm.path} (channel average) over {steps} noisy batches",
+    plot = Plot("lines", f"Running mean of {norm.path}, averaged over channels",
                 {"true mean": [_TRUE_MEAN] * steps, "batch means": means,
                  f"running mean, momentum={numbers['momentum']:g} (as written)": running,
                  f"running mean, batch weight {1 - fraction:.2g} (intended)": intended[1:]},
                 xlabel="training step", ylabel="mean (activation units)", points=("batch means",),
                 reference="true mean",
-                caption=(f"Batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
+                caption=(f"{steps} batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
                          f"(sd {_BATCH_NOISE:g}); over the last {steps - 3 * steps // 4} steps the "
                          f"estimate as written is off by {numbers['running_mean_error_as_written']:.2f} (rms), "
                          f"the intended one by {numbers['running_mean_error_intended']:.2f}."))
     if fraction <= 0.5:
         return Verdict(NOT_REPRODUCED, f"Each update of {norm.where()} gives the current batch a weight of "
-                                       f"{fraction:.2f}, as the framework's convention intends.", numbers, plots=[plot])
-    verdict = Verdict(CONFIRMED, f"Each update of {norm.where()} gives the current batch a weight of {fraction:.2f} "
+                                       f"{fraction:.3g}, as the framework's convention intends.", numbers, plots=[plot])
+    verdict = Verdict(CONFIRMED, f"Each update of {norm.where()} gives the current batch a weight of {fraction:.3g} "
                                  "(the other framework's convention): the running statistics follow the last few "
                                  f"batches instead of averaging over ~{1 / max(1 - fraction, 1e-9):.0f} of them.",
                       numbers, plots=[plot])

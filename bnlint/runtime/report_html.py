@@ -34,8 +34,8 @@ figcaption { font-size: 0.85rem; color: #475467; max-width: 34rem; }
 def write_report(path: Path, verification: Verification) -> None:
     cards = [_card(diagnostic, verification.plots.get(diagnostic.sort_key, []))
              for result in verification.results for diagnostic in result.diagnostics]
-    models = "".join(f"<li>{html.escape(m['name'])} from {html.escape(m['path'])} ({m['framework']}): input "
-                     f"{tuple(m['input_shape'])}, {html.escape(m['input_source'])}</li>" for m in verification.models)
+    models = "".join(f"<li>{html.escape(m['name'])} from {html.escape(m['path'])} ({m['framework']}): inputs "
+                     f"{html.escape(m['inputs'])}, {html.escape(m['input_source'])}</li>" for m in verification.models)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>bnlint verify</title>"
             f"<style>{_STYLE}</style></head><body><h1>bnlint verify</h1>"
             f"<p>{len(cards)} finding(s) checked on the real models.</p><ul>{models}</ul>{''.join(cards)}"

@@ -322,6 +322,10 @@ class NotebookMap:
         cell = self.cells[position]
         return line - cell.first_line + 1, column, cell.ordinal
 
+    def text_line(self, cell: int, line: int) -> int:
+        """Line `line` of code cell `cell` (as reported) → its line in `text`; `locate`'s inverse."""
+        return next(c.first_line for c in self.cells if c.ordinal == cell) + line - 1
+
     def render(self, new_text: str) -> str:
         if new_text == self.text:
             return self.raw
@@ -338,6 +342,16 @@ class NotebookMap:
                 stored["source"] = source.splitlines(keepends=True) if isinstance(stored["source"], list) else source
         rendered = json.dumps(document, indent=_json_indent(self.raw), ensure_ascii=_ascii_only(self.raw))
         return rendered + "\n" if self.raw.endswith("\n") else rendered
+
+
+def notebook_cells(text: str) -> list[tuple[int, str]]:
+    """A notebook's linted text split back into its code cells: (first line in `text`, source)."""
+    cells: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if not cells or _CELL_BOUNDARY_LINE.match(line):
+            cells.append((number, ""))
+        cells[-1] = (cells[-1][0], cells[-1][1] + line)
+    return cells
 
 
 def _is_python(metadata: Any, cell_level: bool = False) -> bool:

@@ -193,20 +193,27 @@ def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
     runtime.add_argument("--model", metavar="MODULE:FACTORY",
                          help="the model to check: a class or function taking no arguments, or a model object "
                               "(default: discovered in each file with findings)")
-    runtime.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
-                         help="the input shape (default: [tool.bnlint.verify] input-shape, example_input() "
-                              "beside the model, else inferred from the first layer)")
+    runtime.add_argument("--input-shape", type=_input_spec, action="append", metavar="N,C,H,W",
+                         help="the shape of the model's input; repeat for each positional argument, name=N,C,... "
+                              "for a keyword argument, N,T:int for token ids (default: [tool.bnlint.verify], "
+                              "example_inputs() beside the model, else inferred from the model)")
     runtime.add_argument("--framework", choices=["torch", "keras"], help="check only models of this framework")
+    runtime.add_argument("--notebook-cells", action="store_true",
+                         help="check notebooks' findings too, running their code cells up to the model's definition "
+                              "(in the worker, under --timeout)")
     runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
     runtime.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
                          help="time limit for loading and checking the models (default: 120)")
 
 
-def _shape(value: str) -> tuple[int, ...]:
-    parts = [part.strip() for part in value.split(",")]
-    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (N,C,H,W), not {value!r}")
-    return tuple(int(part) for part in parts)
+def _input_spec(value: str) -> str:
+    from bnlint.runtime.inputs import parse_spec
+
+    try:
+        parse_spec(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def _selectors(value: str) -> tuple[str, ...]:
@@ -379,14 +386,15 @@ def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: 
 def _runtime_options(args: argparse.Namespace) -> VerifyOptions:
     from bnlint.runtime import VerifyOptions
 
-    return VerifyOptions(args.model, args.input_shape, args.framework, args.device, float(args.timeout))
+    return VerifyOptions(args.model, tuple(args.input_shape or ()), args.framework, args.device, float(args.timeout),
+                         notebook_cells=args.notebook_cells)
 
 
 def _verification(args: argparse.Namespace, config: Config) -> Verification:
     """Lint, then check the findings on the models (in the worker process)."""
     from bnlint.engine import lint_paths
     from bnlint.fixes import FixMode
-    from bnlint.runtime import configured_input_shape, model_file, require_extras, verify_results
+    from bnlint.runtime import configured_inputs, model_file, require_extras, verify_results
 
     require_extras(html_report=getattr(args, "report", None) is not None)
     paths = list(args.paths)
@@ -394,12 +402,12 @@ def _verification(args: argparse.Namespace, config: Config) -> Verification:
     if model_path is not None and not any(Path(p).absolute() in (model_path, *model_path.parents) for p in paths):
         paths.append(str(model_path))
     run = lint_paths(paths, config, _run_options(args, FixMode.NONE))
-    verification = verify_results(run.results, _runtime_options(args), configured_input_shape(Path(paths[0])),
+    verification = verify_results(run.results, _runtime_options(args), configured_inputs(Path(paths[0])),
                                   model_path)
     verification.files_checked = run.files_checked
     for model in verification.models:
-        print(f"bnlint: checked {model['name']} from {model['path']} ({model['framework']}) on inputs of shape "
-              f"{tuple(model['input_shape'])}, {model['input_source']}", file=sys.stderr)
+        print(f"bnlint: checked {model['name']} from {model['path']} ({model['framework']}) on inputs "
+              f"{model['inputs']}, {model['input_source']}", file=sys.stderr)
     return verification
 
 

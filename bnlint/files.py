@@ -328,12 +328,9 @@ class NotebookMap:
         cell = self.cells[position]
         return line - cell.first_line + 1, column, cell.ordinal
 
-    def text_line(self, cell_ordinal: int | None, line: int) -> int:
-        """The line of the linted text for a line of a code cell (the inverse of `locate`)."""
-        for cell in self.cells:
-            if cell.ordinal == cell_ordinal:
-                return cell.first_line + line - 1
-        return line
+    def text_line(self, cell: int, line: int) -> int:
+        """Line `line` of code cell `cell` (as reported) → its line in `text`; `locate`'s inverse."""
+        return next(c.first_line for c in self.cells if c.ordinal == cell) + line - 1
 
     def file_position(self, line: int, column: int) -> tuple[int, int] | None:
         """Where a position of the linted text lies in the notebook file, or None."""
@@ -364,6 +361,16 @@ class NotebookMap:
                 stored["source"] = source.splitlines(keepends=True) if isinstance(stored["source"], list) else source
         rendered = json.dumps(document, indent=_json_indent(self.raw), ensure_ascii=_ascii_only(self.raw))
         return rendered + "\n" if self.raw.endswith("\n") else rendered
+
+
+def notebook_cells(text: str) -> list[tuple[int, str]]:
+    """A notebook's linted text split back into its code cells: (first line in `text`, source)."""
+    cells: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if not cells or _CELL_BOUNDARY_LINE.match(line):
+            cells.append((number, ""))
+        cells[-1] = (cells[-1][0], cells[-1][1] + line)
+    return cells
 
 
 class _SourceFinder:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import ConfigError, UsageError
-from bnlint.files import read_source
+from bnlint.files import SourceFile, read_source
+from bnlint.runtime.inputs import parse_spec
 from bnlint.runtime.isolation import RuntimeCheckError, run_worker
 
 if sys.version_info >= (3, 11):
@@ -24,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_input_shape", "verify_results"]
+__all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_inputs", "verify_results"]
 
 CONFIG_TABLE = "bnlint.verify"
 
@@ -45,11 +47,12 @@ def require_extras(html_report: bool) -> None:
 @dataclass(frozen=True)
 class VerifyOptions:
     model: str | None = None  # module:factory
-    input_shape: tuple[int, ...] | None = None
+    inputs: tuple[str, ...] = ()  # --input-shape values, in order
     framework: str | None = None  # torch | keras
     device: str = "cpu"
     timeout: float = 120.0
     seed: int = 0
+    notebook_cells: bool = False  # run notebooks' cells up to the model (never by default)
 
 
 @dataclass
@@ -60,8 +63,9 @@ class Verification:
     files_checked: int = 0
 
 
-def configured_input_shape(start: Path) -> tuple[int, ...] | None:
-    """`input-shape` from the nearest pyproject.toml with a [tool.bnlint.verify] table."""
+def configured_inputs(start: Path) -> dict[str, Any] | None:
+    """The inputs in the nearest pyproject.toml with a [tool.bnlint.verify] table, as
+    `--input-shape` spellings: {"default": [...], "models": {name: [...]}}."""
     directory = start.absolute() if start.is_dir() else start.absolute().parent
     for folder in (directory, *directory.parents):
         candidate = folder / "pyproject.toml"
@@ -73,18 +77,35 @@ def configured_input_shape(start: Path) -> tuple[int, ...] | None:
             continue
         if table is None:
             continue
-        unknown = set(table) - {"input-shape"}
-        shape = table.get("input-shape")
-        if unknown or not (isinstance(shape, list) and shape and all(isinstance(n, int) and n > 0 for n in shape)):
-            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes one key, input-shape = [N, C, ...] "
-                              "(positive integers)")
-        return tuple(shape)
+        models = table.get("models", {})
+        if set(table) - {"input-shape", "models"} or not isinstance(models, dict):
+            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes input-shape and a models table")
+        configured = {"default": _configured_specs(candidate, "input-shape", table.get("input-shape", [])),
+                      "models": {name: _configured_specs(candidate, f"models.{name}", value)
+                                 for name, value in models.items()}}
+        return configured
     return None
 
 
+def _configured_specs(path: Path, key: str, value: Any) -> list[str]:
+    """`[N, C, H, W]` (one input) or `["N,C", "h=N,H", "N,T:int"]` (several), checked."""
+    if isinstance(value, list) and value and all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        value = [",".join(map(str, value))]
+    if not isinstance(value, list) or not all(isinstance(spec, str) for spec in value):
+        raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key} takes [N, C, H, W] or a list of input shapes "
+                          "such as [\"8,16\", \"h=8,32\"]")
+    for spec in value:
+        try:
+            parse_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key}: {error}") from None
+    return value
+
+
 def model_file(spec: str, paths: list[str]) -> Path:
-    """The file `--model module:factory` names: a path, or a module under the given paths or the cwd.
-    Found without importing anything (importing would run the user's code here)."""
+    """The file `--model module:factory` names: a path, or a module under the given paths, the
+    cwd or the installed packages (sys.path: `timm.models.resnet`). Found without importing
+    anything (importing would run the user's code here)."""
     module, separator, factory = spec.rpartition(":")
     if not separator or not module or not factory:
         raise UsageError(f"--model expects module:factory, not {spec!r}")
@@ -95,39 +116,52 @@ def model_file(spec: str, paths: list[str]) -> Path:
         return candidate
     relative = Path(*module.split("."))
     roots = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths] + [Path.cwd()]
+    roots += [Path(entry) for entry in sys.path if entry and Path(entry).is_dir()]
     for root in roots:
         for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
             if candidate.is_file():
                 return candidate
-    raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))} or the current folder")
+    raise UsageError(f"--model: cannot find module {module} under {', '.join(map(str, paths))}, the current folder "
+                     "or the installed packages")
 
 
-def verify_results(results: list[FileResult], options: VerifyOptions, configured: tuple[int, ...] | None,
+def verify_results(results: list[FileResult], options: VerifyOptions, configured: dict[str, Any] | None,
                    model_path: Path | None = None) -> Verification:
     """Run the worker on the findings of `results`: on the models each file builds, or on the
     one --model names (from `model_path`, which must be among `results`)."""
     files = []
     keys: dict[str, tuple[int, int]] = {}
+    skipped: dict[tuple[int, int], dict[str, Any]] = {}
     for file_index, result in enumerate(results):
         path = Path(result.path).absolute()
-        if path.suffix != ".py" or (not result.diagnostics and path != model_path):
+        notebook = path.suffix == ".ipynb"
+        if (path.suffix != ".py" and not notebook) or (not result.diagnostics and path != model_path):
             continue
+        if notebook and not options.notebook_cells:
+            for index in range(len(result.diagnostics)):
+                skipped[(file_index, index)] = {
+                    "verdict": "not-checkable", "numbers": {}, "fix_verified": None, "model": None,
+                    "evidence": "A notebook's findings are checked only with --notebook-cells, which runs its cells "
+                                "up to the model's definition."}
+            continue
+        source = read_source(path)
         diagnostics = []
         for index, diagnostic in enumerate(result.diagnostics):
             key = f"{file_index}:{index}"
             keys[key] = (file_index, index)
-            diagnostics.append({"id": key, **diagnostic.to_json()})
-        files.append({"path": str(path), "display": result.path, "text": read_source(path).text,
+            diagnostics.append({"id": key, **_in_text(diagnostic, source).to_json()})
+        files.append({"path": str(path), "display": result.path, "text": source.text, "notebook": notebook,
                       "diagnostics": diagnostics})
     if model_path is not None and str(model_path) not in {entry["path"] for entry in files}:
         files.append({"path": str(model_path), "display": str(model_path), "text": read_source(model_path).text,
                       "diagnostics": []})
     request = {"files": files, "model": options.model, "model_path": str(model_path) if model_path else None,
-               "input_shape": options.input_shape,
-               "configured_shape": configured, "framework": options.framework, "device": options.device,
+               "inputs": list(options.inputs), "configured": configured, "framework": options.framework, "device": options.device,
                "seed": options.seed}
     response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
     updated = [replace(r, diagnostics=list(r.diagnostics)) for r in results]
+    for (file_index, index), verdict in skipped.items():
+        updated[file_index].diagnostics[index] = replace(updated[file_index].diagnostics[index], runtime=verdict)
     verification = Verification(updated, models=response["models"])
     inputs = {(model["path"], model["name"]): model for model in verification.models}
     for key, verdict in response["verdicts"].items():
@@ -135,11 +169,24 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
         plots = verdict.pop("plots")
         model = inputs.get((results[file_index].path, verdict["model"]))
         if model is not None:  # the report says which input shape, and where it came from
-            verdict.update(input_shape=model["input_shape"], input_source=model["input_source"])
+            verdict.update(input_shape=model["input_shape"], inputs=model["inputs"], input_source=model["input_source"])
         diagnostic = replace(updated[file_index].diagnostics[index], runtime=verdict)
         updated[file_index].diagnostics[index] = diagnostic
         verification.plots[diagnostic.sort_key] = plots
     return verification
+
+
+def _in_text(diagnostic: Diagnostic, source: SourceFile) -> Diagnostic:
+    """A notebook finding in the coordinates of the notebook's joined code cells, which the
+    worker runs; unchanged for a .py file."""
+    if source.notebook is None or diagnostic.cell is None:
+        return diagnostic
+    line = partial(source.notebook.text_line, diagnostic.cell)
+    fix = diagnostic.fix
+    if fix is not None:
+        fix = replace(fix, edits=tuple(replace(edit, line=line(edit.line), end_line=line(edit.end_line))
+                                       for edit in fix.edits))
+    return replace(diagnostic, line=line(diagnostic.line), end_line=line(diagnostic.end_line), cell=None, fix=fix)
 
 
 def with_verdict_in_message(diagnostic: Diagnostic) -> Diagnostic:

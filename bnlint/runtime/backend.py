@@ -4,11 +4,17 @@ facts. `torch_backend` and `keras_backend` implement it; the verifiers stay fram
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from bnlint.runtime.inputs import Batch, Inputs
+
+LEARNING_RATE = 0.01  # of the one-step training experiments
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,22 @@ class Backend:
     name: str
     channel_axis: int  # of a batch norm's input, in the framework's default layout
     running_mean_name: str  # what the framework calls a batch norm's running mean
+    call_method: str  # the method a model's arguments go to: forward / call
+
+    def signature(self, model: Any) -> str:
+        try:
+            return str(inspect.signature(getattr(model, self.call_method)))
+        except (TypeError, ValueError):
+            return "(...)"
+
+    def call_parameters(self, model: Any, required: bool = True) -> list[str]:
+        """The arguments a call of the model takes (only those without a default), in order."""
+        try:
+            parameters = inspect.signature(getattr(model, self.call_method)).parameters.values()
+        except (TypeError, ValueError):
+            return []
+        return [p.name for p in parameters if (p.default is inspect.Parameter.empty or not required)
+                and p.name != "training" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def prepare(self, model: Any) -> Any:
         """The model, placed on the requested device."""
@@ -88,10 +110,12 @@ class Backend:
         """Every sub-layer (not the model itself), in registration order."""
         raise NotImplementedError
 
-    def forward(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
+    def forward(self, model: Any, batch: Batch, training: bool | None) -> np.ndarray:
+        """The first output array; `training=None` calls the model as code that passes no
+        training flag would (Keras: its default)."""
         raise NotImplementedError
 
-    def trace(self, model: Any, x: np.ndarray, training: bool) -> Trace:
+    def trace(self, model: Any, batch: Batch, training: bool) -> Trace:
         """A forward pass recording every layer call; an exception is caught and recorded."""
         raise NotImplementedError
 
@@ -125,7 +149,7 @@ class Backend:
         raise NotImplementedError
 
     def call_layer(self, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        raise NotImplementedError
+        return self.forward(layer, Batch((x,)), training)
 
     def copy_weights(self, source: Any, target: Any, dropped_biases: set[str]) -> None:
         """Load `source`'s weights into `target` (the same model without `dropped_biases`)."""
@@ -149,5 +173,47 @@ class Backend:
         """A LayerNorm over the features of one sample, for the input `call` saw."""
         raise NotImplementedError
 
-    def infer_input_shape(self, model: Any, batch: int) -> tuple[tuple[int, ...], str] | None:
+    # --- training experiments (BN104–BN106, BN204, BN401) ---
+
+    def train_step(self, model: Any, batch: Batch, training: bool | None) -> None:
+        """One gradient step (SGD on the mean square output) over the trainable parameters,
+        the forward pass run with `training` as `forward` takes it."""
+        raise NotImplementedError
+
+    def has_own_train_step(self, model: Any) -> bool:
+        """Whether the model overrides its framework's training step (a Keras `train_step`)."""
+        return False
+
+    def own_train_step(self, model: Any, batch: Batch) -> None:
+        """Run the model's own training step once on the batch, with zero targets."""
+        raise NotImplementedError
+
+    def is_trainable(self, layer: LayerRef) -> bool:
+        """Whether any parameter of the layer would be updated by an optimizer."""
+        raise NotImplementedError
+
+    def set_trainable(self, model: Any, trainable: bool) -> None:
+        raise NotImplementedError
+
+    def weight(self, layer: LayerRef) -> np.ndarray | None:
+        """A batch norm's scale (gamma); None without one."""
+        raise NotImplementedError
+
+    def optimizer_steps(self, model: Any, optimizer: str, options: dict[str, float], steps: int,
+                        exempt: list[LayerRef], observe: Callable[[], float]) -> list[float]:
+        """`observe()` after each of `steps` steps of the named optimizer with a zero loss gradient,
+        so that only weight decay acts; `exempt` layers' parameters in a group with weight_decay=0."""
+        raise NotImplementedError
+
+    def sync_batch_norms(self, model: Any) -> tuple[int, int]:
+        """(batch norms, of which cross-device ones) in a copy converted as the BN204 fix converts."""
+        raise NotImplementedError
+
+    def infer_inputs(self, model: Any, batch: int) -> list[Inputs]:
+        """Guesses at the model's arguments, most likely first, from its first layer and a
+        cell's hidden size; ValueError saying which argument could not be inferred."""
+        raise NotImplementedError
+
+    def vocabulary(self, model: Any) -> int:
+        """The number of ids the model's first embedding takes; 0 without one."""
         raise NotImplementedError

@@ -14,7 +14,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chat
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bnlint.runtime.backend import Backend, Call, LayerRef, Site, Trace  # noqa: E402
+from bnlint.runtime.backend import LEARNING_RATE, Backend, Call, LayerRef, Site, Trace  # noqa: E402
+from bnlint.runtime.inputs import DEFAULT_TOKENS, Batch, Inputs, InputSpec  # noqa: E402
+
+
+_CELL_FEATURES = 16
+_UNBUILT_INPUTS = {keras.layers.Dense: (16,), keras.layers.Conv1D: (32, 3), keras.layers.Conv2D: (32, 32, 3),
+                   keras.layers.Conv3D: (16, 16, 16, 3)}  # sample shapes, channels last
+_SEQUENCE_LENGTH = 16  # token ids per sample for a model that starts with an embedding
 
 
 def _numpy(value: Any) -> np.ndarray | None:
@@ -32,6 +39,7 @@ class KerasBackend(Backend):
     name = "keras"
     channel_axis = -1
     running_mean_name = "moving_mean"
+    call_method = "call"
 
     def __init__(self, device: str, sites: Mapping[int, Site], seed: int) -> None:
         import tensorflow as tf
@@ -46,26 +54,29 @@ class KerasBackend(Backend):
         return model
 
     def is_model(self, value: object) -> bool:
-        return isinstance(value, keras.layers.Layer) and not isinstance(value, keras.layers.InputLayer)
+        return isinstance(value, keras.Model) or (isinstance(value, keras.layers.Layer)
+                                                 and hasattr(value, "state_size"))  # an RNN cell
 
     def layers(self, model: Any) -> list[LayerRef]:
         return [LayerRef(layer.name, type(layer).__name__, self.sites.get(id(layer)), layer)
                 for layer in model._flatten_layers(include_self=False, recursive=True)
                 if not isinstance(layer, keras.layers.InputLayer)]
 
-    def forward(self, model: Any, x: np.ndarray, training: bool) -> np.ndarray:
+    def forward(self, model: Any, batch: Batch, training: bool | None) -> np.ndarray:
         # Dropout masks repeat from one forward pass (and one build of the model) to the next:
         # experiments compare outputs.
         for variable in model.variables:
             if "seed_generator_state" in variable.path:
                 variable.assign(np.array([self.seed, 0], dtype=variable.dtype))
+        arrays = batch.map(lambda x: x if np.issubdtype(x.dtype, np.integer) else x.astype("float32"))
+        flag = {} if training is None else {"training": training}
         with self.device:
-            output = _numpy(model(x.astype("float32"), training=training))
+            output = _numpy(model(*arrays.args, **arrays.kwargs, **flag))
         if output is None:
             raise TypeError(f"{type(model).__name__} returned no tensor")
         return output
 
-    def trace(self, model: Any, x: np.ndarray, training: bool) -> Trace:
+    def trace(self, model: Any, batch: Batch, training: bool) -> Trace:
         calls: list[Call] = []
         running: list[LayerRef] = []
         trace = Trace(calls, None)
@@ -92,13 +103,47 @@ class KerasBackend(Backend):
         for ref in refs:
             object.__setattr__(ref.handle, "call", wrapped(ref, ref.handle.call))
         try:
-            trace.output = self.forward(model, x, training)
+            trace.output = self.forward(model, batch, training)
         except Exception as error:  # noqa: BLE001 - the user's call may raise anything; it is evidence
             trace.error = error
         finally:
             for ref in refs:
                 object.__delattr__(ref.handle, "call")
         return trace
+
+    def train_step(self, model: Any, batch: Batch, training: bool | None) -> None:
+        import tensorflow as tf
+
+        arrays = batch.map(lambda x: x if np.issubdtype(x.dtype, np.integer) else x.astype("float32"))
+        flag = {} if training is None else {"training": training}
+        with self.device, tf.GradientTape() as tape:
+            output = model(*arrays.args, **arrays.kwargs, **flag)
+            loss = tf.reduce_mean(tf.square(output[0] if isinstance(output, (list, tuple)) else output))
+        variables = model.trainable_variables
+        for variable, gradient in zip(variables, tape.gradient(loss, variables), strict=True):
+            if gradient is not None:
+                variable.assign_sub(LEARNING_RATE * gradient)
+
+    def has_own_train_step(self, model: Any) -> bool:
+        return isinstance(model, keras.Model) and type(model).train_step is not keras.Model.train_step
+
+    def own_train_step(self, model: Any, batch: Batch) -> None:
+        targets = np.zeros_like(self.forward(model, batch, training=False), dtype="float32")
+        if not model.compiled:
+            model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+        x = batch.args[0] if len(batch.args) == 1 and not batch.kwargs else batch.args
+        with self.device:
+            model.train_step((x, targets))
+
+    def is_trainable(self, layer: LayerRef) -> bool:
+        return bool(layer.handle.trainable)
+
+    def set_trainable(self, model: Any, trainable: bool) -> None:
+        model.trainable = trainable
+
+    def weight(self, layer: LayerRef) -> np.ndarray | None:
+        gamma = getattr(layer.handle, "gamma", None)
+        return None if gamma is None else gamma.numpy().astype(np.float64)
 
     def state(self, model: Any) -> list[np.ndarray]:
         return [variable.numpy().copy() for variable in model.variables]
@@ -129,9 +174,6 @@ class KerasBackend(Backend):
 
     def fresh_copy(self, layer: LayerRef) -> Any:
         return type(layer.handle).from_config(layer.handle.get_config())
-
-    def call_layer(self, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        return self.forward(layer, x, training)
 
     def _variables(self, model: Any, dropped: set[int]) -> list[Any]:
         """The model's variables in order, less the biases of the layers in `dropped` (ids)."""
@@ -180,9 +222,34 @@ class KerasBackend(Backend):
     def layer_norm_like(self, layer: LayerRef, call: Call) -> Any:
         return keras.layers.LayerNormalization(axis=-1)
 
-    def infer_input_shape(self, model: Any, batch: int) -> tuple[tuple[int, ...], str] | None:
+    def infer_inputs(self, model: Any, batch: int) -> list[Inputs]:
         inputs = getattr(model, "inputs", None)
         if inputs:
-            shape = tuple(batch if size is None else int(size) for size in inputs[0].shape)
-            return shape, "from the model's keras.Input"
-        return None
+            specs = [InputSpec(tuple(batch if size is None else int(size) for size in tensor.shape),
+                               DEFAULT_TOKENS if "int" in str(tensor.dtype) else 0) for tensor in inputs]
+            return [Inputs((specs[0],) if len(specs) == 1 else (specs,), (), "from the model's keras.Input")]
+        state_size = getattr(model, "state_size", None)
+        if state_size is not None:  # an RNN cell: call(inputs, states)
+            sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+            states = [InputSpec((batch, int(size))) for size in sizes]
+            return [Inputs((InputSpec((batch, _CELL_FEATURES)), states), (),
+                           f"a cell: {_CELL_FEATURES} input features (an unbuilt cell takes any), states from "
+                           f"state_size = {state_size}", cell=True)]
+        first = next((layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                      if not isinstance(layer, keras.layers.InputLayer)), None)
+        if isinstance(first, keras.layers.Embedding):
+            return [Inputs((InputSpec((batch, _SEQUENCE_LENGTH), first.input_dim),), (),
+                           f"token ids for the first layer, Embedding({first.input_dim}, …)")]
+        # An unbuilt Dense or convolution takes inputs of any width: one plausible size is as good as another.
+        for kind, sample in _UNBUILT_INPUTS.items():
+            if isinstance(first, kind) and not first.built:
+                channels_first = getattr(first, "data_format", "channels_last") == "channels_first"
+                shape = (sample[-1], *sample[:-1]) if channels_first else sample
+                return [Inputs((InputSpec((batch, *shape)),), (),
+                               f"for the first layer, an unbuilt {type(first).__name__} (any width fits)")]
+        raise ValueError("it has no keras.Input and its first layer does not say what it takes")
+
+    def vocabulary(self, model: Any) -> int:
+        first = next((layer for layer in model._flatten_layers(include_self=True, recursive=True)
+                      if isinstance(layer, keras.layers.Embedding)), None)
+        return 0 if first is None else int(first.input_dim)

@@ -12,13 +12,15 @@ import sys
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bnlint.files import notebook_cells
 from bnlint.runtime.backend import Backend, Site
+from bnlint.runtime.inputs import Inputs, inputs_from_specs, inputs_from_value, with_vocabulary
 
 # Zero-argument functions worth calling to get a model, and names that say they do
 # something else (train, evaluate, load data...): discovery must not run a training loop.
@@ -93,12 +95,15 @@ class SiteRecorder:
 
 def load_module(path: Path, text: str, name: str, user_files: set[str]) -> types.ModuleType:
     """Execute `text` as the module `name` with `path` as its file name (so that tracebacks
-    and construction sites point into the user's file); its folder is importable."""
+    and construction sites point into the user's file); its folder is importable, and in a
+    package (a library's `timm/models/resnet.py`) its relative imports work."""
     module = types.ModuleType(name)
     module.__file__ = str(path)
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    package, root = _package_of(path)
+    module.__package__ = package
+    for folder in (str(path.parent), str(root)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     sys.modules[name] = module
     try:
         exec(compile(text, str(path), "exec"), module.__dict__)  # noqa: S102 - running user code is this mode's job
@@ -108,6 +113,32 @@ def load_module(path: Path, text: str, name: str, user_files: set[str]) -> types
             raise
         raise UserCodeError(f"cannot import {path}: {describe(error)}", user_frame(error, user_files)) from None
     return module
+
+
+def load_notebook(path: Path, text: str, name: str, user_files: set[str], needed_line: int,
+                  ready: Callable[[types.ModuleType], bool]) -> types.ModuleType:
+    """Run a notebook's code cells (its linted `text`) in order, as one module, up to the cell
+    holding `needed_line` and then until `ready(module)` (the model is defined): the cells
+    that train or evaluate afterwards do not run. Line numbers stay those of `text`."""
+    module = load_module(path, "", name, user_files)
+    for first_line, source in notebook_cells(text):
+        if first_line > needed_line and ready(module):
+            break
+        try:  # noqa: S102 below - running the user's cells is what --notebook-cells asks for
+            exec(compile("\n" * (first_line - 1) + source, str(path), "exec"), module.__dict__)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 - a cell may raise anything
+            raise UserCodeError(f"cannot run {path}: {describe(error)}", user_frame(error, user_files)) from None
+    return module
+
+
+def _package_of(path: Path) -> tuple[str, Path]:
+    """The dotted package a file's folder is (folders with __init__.py), and the folder above it."""
+    parts: list[str] = []
+    folder = path.absolute().parent
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), folder
 
 
 # ----- discovery -----------------------------------------------------------------------------
@@ -184,33 +215,45 @@ def build(candidate: Candidate, module: types.ModuleType, user_files: set[str]) 
         raise UserCodeError(f"{candidate.name} raised {describe(error)}", user_frame(error, user_files)) from None
 
 
-# ----- input shape ---------------------------------------------------------------------------
+# ----- inputs --------------------------------------------------------------------------------
+
+_HOOKS = ("example_inputs", "example_input")
 
 
-def input_shape(model: Any, module: types.ModuleType, backend: Backend, flag: tuple[int, ...] | None,
-                configured: tuple[int, ...] | None, name: str, user_files: set[str]) -> tuple[tuple[int, ...], str]:
-    """The input shape and where it came from: --input-shape, the configuration,
-    example_input() beside the model, else the model's first layer."""
-    if flag:
-        return flag, "from --input-shape"
-    if configured:
-        return configured, "from [tool.bnlint.verify] input-shape"
-    example = getattr(module, "example_input", None)
-    if callable(example):
+def model_inputs(model: Any, module: types.ModuleType, backend: Backend, flags: list[str] | None,
+                 configured: dict[str, Any] | None, candidate: Candidate, user_files: set[str]) -> list[Inputs]:
+    """What the model is fed, and where that came from: --input-shape, the configuration
+    (this model's entry, else the default), example_inputs() / example_input() beside the
+    model, else guesses from the model (its first layer, a cell's hidden size) to try in order."""
+    configured = configured or {}
+    per_model = configured.get("models", {}).get(candidate.attribute)
+    if flags:
+        inputs = inputs_from_specs(flags, "from --input-shape")
+    elif per_model:
+        inputs = inputs_from_specs(per_model, f"from [tool.bnlint.verify.models] {candidate.attribute}")
+    elif configured.get("default"):
+        inputs = inputs_from_specs(configured["default"], "from [tool.bnlint.verify] input-shape")
+    elif (hook := next((name for name in _HOOKS if callable(getattr(module, name, None))), None)) is not None:
         try:
-            value = example()
+            value = getattr(module, hook)()
         except Exception as error:  # noqa: BLE001 - the user's function may raise anything
-            raise UserCodeError(f"example_input() raised {describe(error)}", user_frame(error, user_files)) from None
-        shape = tuple(int(size) for size in getattr(value, "shape", value))
-        return shape, "from example_input()"
-    inferred = backend.infer_input_shape(model, DEFAULT_BATCH)
-    if inferred is None:
-        raise UserCodeError(f"cannot infer the input shape of {name} from its first layer; "
-                            "pass --input-shape N,C,H,W or define example_input() beside the model")
-    return inferred
+            raise UserCodeError(f"{hook}() raised {describe(error)}", user_frame(error, user_files)) from None
+        if isinstance(value, (tuple, list)) and value and all(isinstance(size, int) for size in value):
+            value = np.zeros(value, np.float32)  # a shape, not a value
+        inputs = inputs_from_value(value, f"from {hook}()")
+    else:
+        try:
+            return [replace(guess, inferred=True) for guess in backend.infer_inputs(model, DEFAULT_BATCH)]
+        except ValueError as error:
+            raise UserCodeError(f"cannot infer the inputs of {candidate.name}: {error}; "
+                                f"{how_to_give_inputs(backend, model)}") from None
+    tokens = backend.vocabulary(model)
+    return [with_vocabulary(inputs, tokens) if tokens else inputs]
 
 
-def random_batch(shape: tuple[int, ...], seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
+def how_to_give_inputs(backend: Backend, model: Any) -> str:
+    """The model's signature and the flag or hook that would fit it."""
+    shapes = " ".join("--input-shape N,..." for _ in backend.call_parameters(model)) or "--input-shape N,C,H,W"
+    return (f"its signature is {type(model).__name__}{backend.signature(model)}: pass {shapes} "
+            "(one per positional argument, name=N,... for a keyword, N,T:int for token ids), "
+            "or define example_inputs() beside the model returning a tuple or dict of arrays")

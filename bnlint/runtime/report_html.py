@@ -25,15 +25,17 @@ pre { background: #f2f4f7; padding: 0.5rem; overflow-x: auto; }
 pre .anchor { background: #fef0c7; display: inline-block; width: 100%; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 td { border-bottom: 1px solid #eaecf0; padding: 0.2rem 0.75rem 0.2rem 0; vertical-align: top; }
-img { max-width: 26rem; display: block; margin-top: 0.5rem; }
+figure { margin: 0.75rem 0 0; }
+img { max-width: 34rem; display: block; }
+figcaption { font-size: 0.85rem; color: #475467; max-width: 34rem; }
 """
 
 
 def write_report(path: Path, verification: Verification) -> None:
     cards = [_card(diagnostic, verification.plots.get(diagnostic.sort_key, []))
              for result in verification.results for diagnostic in result.diagnostics]
-    models = "".join(f"<li>{html.escape(m['name'])} from {html.escape(m['path'])} ({m['framework']}): input "
-                     f"{tuple(m['input_shape'])}, {html.escape(m['input_source'])}</li>" for m in verification.models)
+    models = "".join(f"<li>{html.escape(m['name'])} from {html.escape(m['path'])} ({m['framework']}): inputs "
+                     f"{html.escape(m['inputs'])}, {html.escape(m['input_source'])}</li>" for m in verification.models)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>bnlint verify</title>"
             f"<style>{_STYLE}</style></head><body><h1>bnlint verify</h1>"
             f"<p>{len(cards)} finding(s) checked on the real models.</p><ul>{models}</ul>{''.join(cards)}"
@@ -51,8 +53,8 @@ def _card(diagnostic: Diagnostic, plots: list[dict[str, Any]]) -> str:
     fix = {True: "verified", False: "not verified", None: "no fix"}[runtime["fix_verified"]]
     numbers = "".join(f"<tr><td>{html.escape(key)}</td><td>{html.escape(_number(value))}</td></tr>"
                       for key, value in runtime["numbers"].items())
-    images = "".join(f"<img alt='{html.escape(plot['title'])}' src='data:image/png;base64,{_png(plot)}'>"
-                     for plot in plots)
+    images = "".join(f"<figure><img alt='{html.escape(plot['title'])}' src='data:image/png;base64,{_png(plot)}'>"
+                     f"<figcaption>{html.escape(plot.get('caption', ''))}</figcaption></figure>" for plot in plots)
     return (f"<div class='card'><h2>{diagnostic.code} <small>{html.escape(diagnostic.path)}:{diagnostic.line}</small> "
             f"<span class='badge' style='background:{colour}'>{runtime['verdict']}</span></h2>"
             f"<p>{html.escape(diagnostic.message)}</p>{_code(diagnostic)}"
@@ -89,11 +91,17 @@ def _png(plot: dict[str, Any]) -> str:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(4.5, 2.6), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(6, 3.4), dpi=100)
     series = plot["series"]
     if plot["kind"] == "lines":
         for label, values in series.items():
-            axes.plot(range(1, len(values) + 1), values, label=label)
+            steps = range(1, len(values) + 1)
+            if label in plot.get("points", ()):
+                axes.scatter(steps, values, label=label, s=8, color="#98a2b3", zorder=1)
+            elif label == plot.get("reference"):
+                axes.plot(steps, values, label=label, linestyle="--", color="#101828", zorder=3)
+            else:
+                axes.plot(steps, values, label=label, zorder=2)
         axes.legend(fontsize=7)
     elif plot["kind"] == "strip":
         for position, (label, values) in enumerate(series.items()):
@@ -103,7 +111,7 @@ def _png(plot: dict[str, Any]) -> str:
     else:
         values = [value for values in series.values() for value in values]
         labels = list(series) if all(len(v) == 1 for v in series.values()) else [str(i) for i in range(len(values))]
-        axes.bar(labels, values, color="#4e79a7")
+        axes.bar(labels, values, color=["#f79009" if label == plot.get("reference") else "#4e79a7" for label in labels])
     axes.set_title(plot["title"], fontsize=9)
     axes.set_xlabel(plot.get("xlabel", ""), fontsize=8)
     axes.set_ylabel(plot.get("ylabel", ""), fontsize=8)

@@ -8,16 +8,19 @@ serves PyTorch and Keras alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bnlint.diagnostics import Diagnostic
 from bnlint.runtime.backend import Backend, Call, LayerRef, Trace
-from bnlint.runtime.loader import describe, random_batch
+from bnlint.runtime.inputs import Batch, Inputs
+from bnlint.runtime.loader import describe
 
 CONFIRMED = "confirmed"
 NOT_REPRODUCED = "not-reproduced"
@@ -25,7 +28,10 @@ NOT_CHECKABLE = "not-checkable"
 
 _RELATIVE_TOLERANCE = 1e-4  # float32 forward passes, compared in float64
 _WARMUP_STEPS = 5  # train-mode steps that give running statistics something to hold
-_MOMENTUM_STEPS = 30
+_MOMENTUM_STEPS = 60
+_MOMENTUM_STEPS_MAX = 3000
+_TRUE_MEAN = 2.0
+_BATCH_NOISE = 0.5  # sd of a batch's mean around the true mean (sampling noise of real batches)
 
 
 @dataclass
@@ -36,7 +42,10 @@ class Plot:
     title: str
     series: dict[str, list[float]]
     xlabel: str = ""
-    ylabel: str = ""
+    ylabel: str = ""  # with its unit
+    caption: str = ""  # one line: what the plot shows
+    points: tuple[str, ...] = ()  # series of a "lines" plot drawn as dots (samples, not a trajectory)
+    reference: str = ""  # the series the others are measured against (a true or pooled value), set apart
 
 
 @dataclass
@@ -69,13 +78,13 @@ class Subject:
     model: Any
     layers: list[LayerRef]
     matched: list[LayerRef]  # the layers the finding is about
-    shape: tuple[int, ...]
+    inputs: Inputs
     seed: int
     fixed: Callable[[], Fixed]  # raises ValueError when the finding has no fix or it cannot be built
     anchor_text: str = ""  # the source text the finding points at
 
-    def batch(self, size: int | None = None, seed: int = 0) -> np.ndarray:
-        return random_batch((size or self.shape[0], *self.shape[1:]), self.seed + seed)
+    def batch(self, size: int | None = None, seed: int = 0) -> Batch:
+        return self.inputs.batch(size, self.seed + seed)
 
     def counterpart(self, fixed: Fixed, layer: LayerRef) -> LayerRef:
         """The fixed model builds the same layers in the same order."""
@@ -92,12 +101,12 @@ class Subject:
             self.backend.load_state(model, state)
 
 
-def _difference(a: np.ndarray, b: np.ndarray) -> float:
+def difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return _difference(a, b) <= _RELATIVE_TOLERANCE * (1.0 + float(np.max(np.abs(a))))
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    return difference(a, b) <= _RELATIVE_TOLERANCE * (1.0 + float(np.max(np.abs(a))))
 
 
 def _failure(trace: Trace) -> str:
@@ -127,7 +136,7 @@ def _producer(trace: Trace, call: Call) -> LayerRef | None:
                  and c.output is not None and _same_values(c.output, call.input)), None)
 
 
-def _fixed_model(subject: Subject, verdict: Verdict) -> Fixed | None:
+def fixed_model(subject: Subject, verdict: Verdict) -> Fixed | None:
     """The model built from bnlint's fixed source; None, with the verdict saying why the fix
     failed, when it cannot be built."""
     try:
@@ -176,7 +185,7 @@ def verify_shape(subject: Subject) -> Verdict:
                                        "input without error.", {"input_shape": shapes[0]})
     message, numbers = problem
     verdict = Verdict(CONFIRMED, _sentence(message), numbers)
-    fixed = None if subject.diagnostic.fix is None else _fixed_model(subject, verdict)
+    fixed = None if subject.diagnostic.fix is None else fixed_model(subject, verdict)
     if fixed is None:
         return verdict
     fixed_norms = [subject.counterpart(fixed, layer) for layer in norms]
@@ -225,10 +234,10 @@ def verify_redundant_bias(subject: Subject) -> Verdict:
         for producer in producers:
             backend.set_bias(producer, backend.bias(producer) + rng.standard_normal(backend.bias(producer).shape))
         after = backend.forward(model, x, training=True)
-    effect = _difference(before, after)
+    effect = difference(before, after)
     numbers: dict[str, Any] = {"bias_shift_effect": effect}
     first = producers[0]
-    if not _close(before, after):
+    if not close(before, after):
         return Verdict(NOT_REPRODUCED, f"Shifting the bias of {first.where()} changes the train-mode output by "
                                        f"{effect:.3g}: the bias is not cancelled.", numbers)
     verdict = Verdict(CONFIRMED, f"The output of {first.where()} reaches {pairs[first.path].where()} unchanged; "
@@ -236,7 +245,7 @@ def verify_redundant_bias(subject: Subject) -> Verdict:
                       numbers)
     verdict.numbers["migration"] = {f"{path}.bias": f"{norm.path}.{backend.running_mean_name}"
                                     for path, norm in pairs.items()}
-    fixed = _fixed_model(subject, verdict)
+    fixed = fixed_model(subject, verdict)
     if fixed is None:
         return verdict
     verdict.fix_verified = _verify_bias_fix(subject, fixed, producers, {p: n.path for p, n in pairs.items()},
@@ -260,21 +269,21 @@ def _verify_bias_fix(subject: Subject, fixed: Fixed, producers: list[LayerRef], 
         dropped = {producer.path for producer in producers}
         with subject.preserved():
             backend.copy_weights(model, fixed.model, dropped)
-            train_difference = _difference(backend.forward(model, x, True), backend.forward(fixed.model, x, True))
+            train_difference = difference(backend.forward(model, x, True), backend.forward(fixed.model, x, True))
         reference = backend.forward(model, x, training=False)
         backend.copy_weights(model, fixed.model, dropped)
-        naive = _difference(reference, backend.forward(fixed.model, x, training=False))
+        naive = difference(reference, backend.forward(fixed.model, x, training=False))
         backend.fold_biases(model, fixed.model, pairs)
         migrated_output = backend.forward(fixed.model, x, training=False)
     numbers.update({
         "train_max_difference": train_difference,
         "parameters_before": backend.parameter_count(model),
         "parameters_after": backend.parameter_count(fixed.model),
-        "eval_max_difference_migrated": _difference(reference, migrated_output),
+        "eval_max_difference_migrated": difference(reference, migrated_output),
         "eval_max_difference_bias_dropped": naive,
     })
     tolerance = _RELATIVE_TOLERANCE * (1.0 + float(np.max(np.abs(reference))))
-    return (without_bias and train_difference <= tolerance and _close(reference, migrated_output)
+    return (without_bias and train_difference <= tolerance and close(reference, migrated_output)
             and numbers["parameters_after"] < numbers["parameters_before"])
 
 
@@ -308,7 +317,10 @@ def verify_variance_shift(subject: Subject) -> Verdict:
     ratio = train_variance / eval_variance if eval_variance else float("inf")
     numbers = {"input_variance_train": train_variance, "input_variance_eval": eval_variance, "ratio": ratio}
     plot = Plot("bars", f"Variance of {call.layer.path}'s input", {"train mode": [train_variance],
-                                                                  "eval mode": [eval_variance]}, ylabel="variance")
+                                                                  "eval mode": [eval_variance]},
+                xlabel="mode", ylabel="mean channel variance (activation units²)",
+                caption=(f"What {call.layer.path} receives in training (after {producer.path}) and at inference; "
+                         "its running variance is learnt from the left bar and applied to the right."))
     if abs(ratio - 1.0) <= 0.05:
         return Verdict(NOT_REPRODUCED, f"{producer.where()} leaves the variance of what {call.layer.where()} "
                                        f"normalizes unchanged in train mode (ratio {ratio:.3f}).", numbers, plots=[plot])
@@ -358,32 +370,55 @@ def verify_momentum(subject: Subject) -> Verdict:
     channel_axis = backend.channel_axis % len(full)
     # Statistics are per channel: a few positions per channel show the same update, cheaper.
     shape = tuple(size if axis in (0, channel_axis) else min(size, 4) for axis, size in enumerate(full))
+    # Batches as training draws them: around a known true mean, each batch's own mean off by
+    # batch-to-batch noise, which the running statistics exist to average away.
     rng = np.random.default_rng(subject.seed)
-    batches = [2.0 + rng.standard_normal(shape).astype(np.float32) for _ in range(_MOMENTUM_STEPS)]
+
+    def draw() -> np.ndarray:
+        return (_TRUE_MEAN + rng.normal(0.0, _BATCH_NOISE) + rng.standard_normal(shape)).astype(np.float32)
+
+    first, first_mean = _drift(backend, backend.fresh_copy(norm), [draw()])
+    fraction = first[0] / first_mean[0]  # the running mean starts at 0
+    # Long enough for both conventions to settle (the slower one within ~1%), then compare them.
+    steps = int(np.clip(np.ceil(6.0 / max(min(fraction, 1.0 - fraction), 1e-6)), _MOMENTUM_STEPS, _MOMENTUM_STEPS_MAX))
+    batches = [draw() for _ in range(steps)]
     running, means = _drift(backend, backend.fresh_copy(norm), batches)
-    fraction = running[0] / means[0]  # the running mean starts at 0
     intended = [0.0]
     for mean in means:  # the same batches under the intended convention: weight 1 - fraction
         intended.append(fraction * intended[-1] + (1.0 - fraction) * mean)
+    settled = slice(3 * steps // 4, None)  # the last quarter, after both have reached the true mean
+
+    def error(values: list[float]) -> float:
+        return float(np.sqrt(np.mean((np.array(values[settled]) - _TRUE_MEAN) ** 2)))
+
     numbers: dict[str, Any] = {
         "momentum": float(norm.handle.momentum),
         "batch_weight_measured": fraction,
         "batch_weight_intended": 1.0 - fraction,
-        "steps": _MOMENTUM_STEPS,
-        "running_mean_after_steps": running[-1],
-        "intended_running_mean_after_steps": intended[-1],
+        "steps": steps,
+        "true_mean": _TRUE_MEAN,
+        "batch_mean_noise": _BATCH_NOISE,
+        "running_mean_error_as_written": error(running),
+        "running_mean_error_intended": error(intended[1:]),
     }
-    series = {f"momentum={numbers['momentum']:g} (as written)": running, "intended convention": intended[1:]}
-    plot = Plot("lines", f"Running mean over {_MOMENTUM_STEPS} steps (batches of mean 2)", series,
-                xlabel="step", ylabel="running mean")
+    plot = Plot("lines", f"Running mean of {norm.path}, averaged over channels",
+                {"true mean": [_TRUE_MEAN] * steps, "batch means": means,
+                 f"running mean, momentum={numbers['momentum']:g} (as written)": running,
+                 f"running mean, batch weight {1 - fraction:.2g} (intended)": intended[1:]},
+                xlabel="training step", ylabel="mean (activation units)", points=("batch means",),
+                reference="true mean",
+                caption=(f"{steps} batches drawn around a true mean of {_TRUE_MEAN:g} with batch-to-batch noise "
+                         f"(sd {_BATCH_NOISE:g}); over the last {steps - 3 * steps // 4} steps the "
+                         f"estimate as written is off by {numbers['running_mean_error_as_written']:.2f} (rms), "
+                         f"the intended one by {numbers['running_mean_error_intended']:.2f}."))
     if fraction <= 0.5:
         return Verdict(NOT_REPRODUCED, f"Each update of {norm.where()} gives the current batch a weight of "
-                                       f"{fraction:.2f}, as the framework's convention intends.", numbers, plots=[plot])
-    verdict = Verdict(CONFIRMED, f"Each update of {norm.where()} gives the current batch a weight of {fraction:.2f} "
+                                       f"{fraction:.3g}, as the framework's convention intends.", numbers, plots=[plot])
+    verdict = Verdict(CONFIRMED, f"Each update of {norm.where()} gives the current batch a weight of {fraction:.3g} "
                                  "(the other framework's convention): the running statistics follow the last few "
                                  f"batches instead of averaging over ~{1 / max(1 - fraction, 1e-9):.0f} of them.",
                       numbers, plots=[plot])
-    fixed = _fixed_model(subject, verdict)
+    fixed = fixed_model(subject, verdict)
     if fixed is None:
         return verdict
     fixed_running, _ = _drift(backend, backend.fresh_copy(subject.counterpart(fixed, norm)), batches)
@@ -396,7 +431,7 @@ def verify_momentum(subject: Subject) -> Verdict:
 # ----- BN201: a training batch of one ----------------------------------------------------------
 
 
-def _batch_norm_layers(subject: Subject) -> list[LayerRef]:
+def batch_norm_layers(subject: Subject) -> list[LayerRef]:
     return [layer for layer in subject.layers if subject.backend.is_batch_norm(layer)]
 
 
@@ -405,12 +440,12 @@ def _collapsed(subject: Subject, call: Call) -> bool:
     beta = subject.backend.beta(call.layer)
     shape = [1] * call.output.ndim
     shape[subject.backend.channel_axis] = beta.size
-    return call.output.shape[subject.backend.channel_axis] == beta.size and _close(
+    return call.output.shape[subject.backend.channel_axis] == beta.size and close(
         np.broadcast_to(beta.reshape(shape), call.output.shape), call.output)
 
 
 def verify_batch_of_one(subject: Subject) -> Verdict:
-    norms = _batch_norm_layers(subject)
+    norms = batch_norm_layers(subject)
     with subject.preserved():
         single = subject.backend.trace(subject.model, subject.batch(1), training=True)
         pair = subject.backend.trace(subject.model, subject.batch(2), training=True)
@@ -444,26 +479,29 @@ def verify_batch_dependence(subject: Subject) -> Verdict:
     """In train mode a sample's output depends on the other samples of its batch; in eval
     mode (the fix: .eval() / training=False) it does not."""
     backend = subject.backend
-    if not _batch_norm_layers(subject):
+    if not batch_norm_layers(subject):
         return Verdict(NOT_REPRODUCED, f"{subject.model_name} contains no batch norm.")
-    size = max(subject.shape[0], 2)
+    size = max(subject.inputs.shape[0], 2)
     sample = subject.batch(1, seed=1)
-    batches = [np.concatenate([sample, subject.batch(size - 1, seed=10 + index)]) for index in range(_BATCHES)]
+    batches = [sample.joined(subject.batch(size - 1, seed=10 + index)) for index in range(_BATCHES)]
     outputs: dict[bool, list[np.ndarray]] = {}
     with subject.preserved():
         for training in (True, False):
             outputs[training] = [backend.forward(subject.model, batch, training)[0] for batch in batches]
         repeat = backend.forward(subject.model, batches[0], training=True)[0]
         moved = {training: _running_mean_step(subject, batches[1], training) for training in (True, False)}
-    noise = _difference(outputs[True][0], repeat)  # dropout and the like, not the batch
-    spread = {training: max(_difference(outputs[training][0], out) for out in outputs[training])
+    noise = difference(outputs[True][0], repeat)  # dropout and the like, not the batch
+    spread = {training: max(difference(outputs[training][0], out) for out in outputs[training])
               for training in (True, False)}
     numbers = {"batches": _BATCHES, "spread_train": spread[True], "spread_eval": spread[False],
                "same_batch_noise_train": noise, "running_mean_step_train": moved[True],
                "running_mean_step_eval": moved[False]}
-    plot = Plot("strip", "One sample's first output in 6 different batches",
+    plot = Plot("strip", f"One sample's first output in {_BATCHES} different batches",
                 {"train mode": [float(out.flat[0]) for out in outputs[True]],
-                 "eval mode": [float(out.flat[0]) for out in outputs[False]]}, ylabel="output[0]")
+                 "eval mode": [float(out.flat[0]) for out in outputs[False]]},
+                xlabel="mode", ylabel="first output value (model output units)",
+                caption=("The same sample in batches with different companions: in train mode its prediction moves "
+                         "with them, in eval mode the points coincide."))
     tolerance = _RELATIVE_TOLERANCE * (1.0 + float(np.max(np.abs(outputs[False][0]))))
     if subject.diagnostic.code == "BN103":  # the fix is .train(): batch statistics, and their updates, come back
         fixed = moved[True] > 0.0 and moved[False] == 0.0
@@ -483,66 +521,111 @@ def verify_batch_dependence(subject: Subject) -> Verdict:
 
 def _running_mean_step(subject: Subject, batch: np.ndarray, training: bool) -> float:
     """How far one forward pass in this mode moves the first batch norm's running mean."""
-    norm = _batch_norm_layers(subject)[0]
+    norm = batch_norm_layers(subject)[0]
     before = subject.backend.running_mean(norm)
     subject.backend.forward(subject.model, batch, training)
-    return _difference(before, subject.backend.running_mean(norm))
+    return difference(before, subject.backend.running_mean(norm))
 
 
 # ----- BN301: one batch norm across the steps of a recurrence --------------------------------
 
 
+_TIME_STEPS = 8
+
+
+def _drifting(x: np.ndarray, steps: int, axis: int | None) -> np.ndarray:
+    """Float inputs whose distribution changes from step to step, as real sequences' do
+    (along `axis`, or the whole array for step number `steps` of a cell's drive)."""
+    if np.issubdtype(x.dtype, np.integer):
+        return x
+    shifts, scales = np.linspace(-1.5, 1.5, _TIME_STEPS), np.linspace(0.5, 2.0, _TIME_STEPS)
+    if axis is None:
+        return (shifts[steps] + scales[steps] * x).astype(np.float32)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    index = np.arange(x.shape[axis]) % _TIME_STEPS
+    return (shifts[index].reshape(shape) + scales[index].reshape(shape) * x).astype(np.float32)
+
+
+def _recurrent_calls(subject: Subject) -> tuple[list[Call], Trace | None, str]:
+    """Every batch-norm call over one sequence: a cell (a model with a state argument) is
+    driven over the time steps by bnlint, a sequence model runs them itself (time on axis 1)."""
+    backend, inputs = subject.backend, subject.inputs
+    with subject.preserved():
+        if inputs.cell:
+            base = subject.batch()
+            calls: list[Call] = []
+            for step in range(_TIME_STEPS):
+                args = (_drifting(base.args[0], step, None), *base.args[1:])
+                trace = backend.trace(subject.model, Batch(args, base.kwargs), training=True)
+                if trace.error:
+                    return calls, trace, ""
+                calls += trace.calls
+            return calls, None, f"while bnlint drives the cell over {_TIME_STEPS} time steps"
+        batch = subject.batch()
+        first = batch.args[0]
+        if isinstance(first, np.ndarray) and first.ndim >= 3:
+            batch = Batch((_drifting(first, 0, 1), *batch.args[1:]), batch.kwargs)
+        trace = backend.trace(subject.model, batch, training=True)
+        return trace.calls, trace if trace.error else None, "in one forward pass"
+
+
+def _flagged_norms(subject: Subject) -> list[LayerRef]:
+    """The batch norms the finding is about: built by the flagged call (or inside the container
+    it builds), or named by a call in the flagged code (`self.bn(...)`, `self.bns[t](...)` in a time loop)."""
+    d = subject.diagnostic
+    built = [layer for layer in batch_norm_layers(subject) if layer in subject.matched or (
+        layer.site is not None and layer.site.path == str(Path(d.path).absolute())
+        and (d.line, d.column) <= (layer.site.line, layer.site.column) <= (d.end_line, d.end_column))]
+    if built:
+        return built
+    called = set(re.findall(r"(?:self\.)?([\w.]+)\s*(?:\[[^\]]*\])?\s*\(", subject.anchor_text))
+    return [layer for layer in batch_norm_layers(subject)
+            if any(re.search(rf"(^|\.){re.escape(name)}(\.\d+)?$", layer.path) for name in called)]
+
+
 def verify_recurrence(subject: Subject) -> Verdict:
     backend = subject.backend
-    norms = [layer for layer in subject.matched if backend.is_batch_norm(layer)] or _batch_norm_layers(subject)
-    with subject.preserved():
-        trace = backend.trace(subject.model, subject.batch(), training=True)
-    if trace.error:
-        return _not_checkable_failure(trace)
-    counts = {id(norm): len(trace.calls_of(norm)) for norm in norms}
-    norm = max(norms, key=lambda layer: counts[id(layer)], default=None)
-    if norm is None or counts[id(norm)] <= 1:
-        return Verdict(NOT_REPRODUCED, "Each batch norm runs at most once per forward pass.",
-                       {"calls_per_forward": counts[id(norm)] if norm else 0})
-    calls = trace.calls_of(norm)
-    step_means = [float(np.mean(call.input)) for call in calls]
+    norms = _flagged_norms(subject)
+    if not norms:
+        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built or called by the flagged code.")
+    all_calls, failed, how = _recurrent_calls(subject)
+    if failed is not None:
+        return _not_checkable_failure(failed)
+    counts = {norm: sum(call.layer == norm for call in all_calls) for norm in norms}
+    norm = max(norms, key=lambda layer: counts[layer], default=None)
+    if norm is None or counts[norm] <= 1:
+        return Verdict(NOT_REPRODUCED, f"Each batch norm runs at most once {how}: every step has its own.",
+                       {"calls_per_sequence": counts[norm] if norm else 0})
+    calls = [call for call in all_calls if call.layer == norm]
+    axis = backend.channel_axis % calls[0].input.ndim
+    per_step = [np.moveaxis(call.input, axis, -1).reshape(-1, call.input.shape[axis]) for call in calls]
+    pooled = np.concatenate(per_step)
+    pooled_mean, pooled_std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-12
+    # In eval mode the shared running statistics (which converge to the pooled ones) normalize
+    # every step: step t comes out off-centre by its own mean's distance from the pooled mean.
+    offsets = [float(np.mean(np.abs(step.mean(axis=0) - pooled_mean) / pooled_std)) for step in per_step]
+    means = np.array([step.mean(axis=0) for step in per_step])
+    channel = int(np.argmax(means.std(axis=0)))  # the channel whose statistics move most, to plot
+    step_means = [float(value) for value in means[:, channel]]
     replacement = backend.layer_norm_like(norm, calls[0])
     try:
         with subject.preserved(), backend.replaced(subject.model, norm, replacement):
             backend.forward(subject.model, subject.batch(), training=True)
-        alternative = "a LayerNorm in its place runs"
-        layer_norm_runs = True
+        alternative, layer_norm_runs = "a LayerNorm in its place runs", True
     except Exception as error:  # noqa: BLE001 - the user's forward decides whether it runs
-        alternative = f"a LayerNorm in its place fails ({describe(error)})"
-        layer_norm_runs = False
-    numbers = {"calls_per_forward": len(calls), "step_input_means": step_means, "layer_norm_runs": layer_norm_runs}
-    plot = Plot("bars", f"Mean of {norm.path}'s input at each time step", {"input mean": step_means},
-                xlabel="time step", ylabel="mean")
-    return Verdict(CONFIRMED, f"{norm.where()} runs {len(calls)} times in one forward pass, so one set of "
-                              f"statistics serves every time step; {alternative}.", numbers, plots=[plot])
-
-
-# ----- the table -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Verifier:
-    run: Callable[[Subject], Verdict]
-    anchored_on_layer: bool  # the finding points at a layer's construction, not at a model call
-    frameworks: tuple[str, ...] = ("torch", "keras")
-
-
-VERIFIERS: dict[str, Verifier] = {
-    "BN101": Verifier(verify_batch_dependence, False, ("torch",)),
-    "BN102": Verifier(verify_batch_dependence, False, ("torch",)),  # `model.eval` without a call: BN101's effect
-    "BN103": Verifier(verify_batch_dependence, False, ("torch",)),
-    "BN107": Verifier(verify_batch_dependence, False, ("keras",)),
-    "BN201": Verifier(verify_batch_of_one, False),
-    "BN202": Verifier(verify_batch_of_one, False, ("torch",)),  # the last batch of one; drop_last is the remedy
-    "BN301": Verifier(verify_recurrence, True),
-    "BN302": Verifier(verify_shape, True),
-    "BN303": Verifier(verify_shape, True, ("torch",)),
-    "BN304": Verifier(verify_redundant_bias, True),
-    "BN305": Verifier(verify_variance_shift, True),
-    "BN306": Verifier(verify_momentum, True),
-}
+        alternative, layer_norm_runs = f"a LayerNorm in its place fails ({describe(error)})", False
+    numbers = {"calls_per_sequence": len(calls), "plotted_channel": channel, "step_input_means": step_means,
+               "pooled_input_mean": float(pooled_mean[channel]), "eval_offset_per_step": offsets,
+               "largest_eval_offset": max(offsets), "layer_norm_runs": layer_norm_runs}
+    own, pooled = "this step's batch mean (what training normalizes by)", "pooled mean (what the running mean holds)"
+    plot = Plot("lines", f"Channel {channel} of {norm.path}'s input at each time step",
+                {own: step_means, pooled: [numbers["pooled_input_mean"]] * len(calls)},
+                xlabel="call of the batch norm (time step)", ylabel="mean input (activation units)",
+                points=(own,), reference=pooled,
+                caption=(f"One time step's batch mean of channel {channel} of {norm.path}'s input per point; one set "
+                         "of running statistics can only hold the flat line, so eval mode normalizes every step by it."))
+    return Verdict(CONFIRMED, f"{norm.where()} runs {len(calls)} times {how}, so one set of statistics serves "
+                              f"every time step: the steps' means lie up to {max(offsets):.2f} standard deviations "
+                              "from the pooled mean that eval mode normalizes them all by, where training used each "
+                              f"step's own; {alternative}.", numbers, plots=[plot])

@@ -7,6 +7,7 @@ is written as an error (message and the user's frame); the parent turns it into 
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
@@ -18,10 +19,13 @@ import numpy as np
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 from bnlint.fixes import apply_edits, still_valid
-from bnlint.runtime.backend import Backend, LayerRef
-from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe, input_shape,
-                                   load_module, named_candidate, random_batch, user_frame)
-from bnlint.runtime.verdicts import NOT_CHECKABLE, VERIFIERS, Fixed, Subject, Verdict
+from bnlint.runtime.backend import Backend, LayerRef, Trace
+from bnlint.runtime.inputs import Inputs
+from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
+                                   how_to_give_inputs, load_module, load_notebook, model_inputs, named_candidate,
+                                   user_frame)
+from bnlint.runtime.verdicts import NOT_CHECKABLE, Fixed, Subject, Verdict
+from bnlint.runtime.verifiers import VERIFIERS
 
 _SHAPE_RULES = ("BN302", "BN303")  # their confirmation is a forward pass that fails
 _IMPORTS = {"torch": re.compile(r"^\s*(import|from)\s+torch\b", re.M),
@@ -46,12 +50,11 @@ class Loaded:
     model: Any
     backend: Backend
     layers: list[LayerRef]
-    shape: tuple[int, ...]
-    shape_source: str
+    inputs: Inputs
     path: Path  # the file whose text built it
     text: str
     applied: list[Diagnostic] = field(default_factory=list)  # fixes in `text`
-    failure: tuple[LayerRef, BaseException] | None = None  # where its forward pass fails
+    failure: tuple[LayerRef | None, BaseException] | None = None  # where its forward pass fails
 
 
 class Worker:
@@ -117,7 +120,7 @@ class Worker:
         if "keras" in self.backends:
             import keras
 
-            bases.append(keras.Model)
+            bases.append(keras.layers.Layer)  # a model, or an RNN cell (the backend takes no other layer)
         return issubclass(value, tuple(bases)) if bases else False
 
     # --- loading ---
@@ -125,7 +128,16 @@ class Worker:
     def _module(self, path: Path, text: str) -> Any:
         self.modules_loaded += 1
         name = path.stem if self.modules_loaded == 1 else f"{path.stem}__bnlint_{self.modules_loaded}"
-        return load_module(path, text, name, self.user_files)
+        entry = next(entry for entry in self.request["files"] if entry["path"] == str(path))
+        if not entry.get("notebook"):
+            return load_module(path, text, name, self.user_files)
+        # A notebook runs up to the cell of its last layer finding, then until a model is defined.
+        needed = max((item["line"] for item in entry["diagnostics"] if item["code"] in VERIFIERS
+                      and VERIFIERS[item["code"]].anchored_on_layer), default=0)
+        spec = self.request.get("model")
+        ready = (lambda module: hasattr(module, spec.rpartition(":")[2])) if spec else (
+            lambda module: bool(self._candidates(module)))
+        return load_notebook(path, text, name, self.user_files, needed, ready)
 
     def _candidates(self, module: Any) -> list[Candidate]:
         spec = self.request.get("model")
@@ -144,29 +156,46 @@ class Worker:
                 raise UserCodeError(f"--model: {candidate.name} returned {type(model).__name__}, not a model")
             return None
         model = backend.prepare(model)
-        flag = tuple(self.request["input_shape"]) if self.request.get("input_shape") else None
-        configured = tuple(self.request["configured_shape"]) if self.request.get("configured_shape") else None
         try:
-            shape, source = input_shape(model, module, backend, flag, configured, candidate.name, self.user_files)
+            guesses = model_inputs(model, module, backend, self.request.get("inputs"), self.request.get("configured"),
+                                   candidate, self.user_files)
         except UserCodeError as error:
             if self.request.get("model"):
                 raise
             self.unchecked.append(str(error))  # a discovered model: its findings say why they were not checked
             return None
-        loaded = Loaded(candidate, model, backend, [], shape, source, path, text, applied)
-        self.stage(f"running {candidate.name} on an input of shape {shape}")
-        trace = backend.trace(model, random_batch(shape, self.request["seed"]), training=False)  # also builds Keras models
-        loaded.layers = backend.layers(model)
+        # The first guess that runs (or fails only in a batch norm: BN302/BN303's evidence) wins;
+        # when none does, the first one's failure is reported.
+        chosen: tuple[Inputs, Trace] | None = None
+        for inputs in guesses:
+            self.stage(f"running {candidate.name} on inputs {inputs.describe()}")
+            trace = backend.trace(model, inputs.batch(seed=self.request["seed"]), training=False)  # builds Keras models
+            chosen = chosen or (inputs, trace)
+            if trace.error is None or (trace.failed_in is not None and backend.is_batch_norm(trace.failed_in)):
+                chosen = (inputs, trace)
+                break
+        assert chosen is not None
+        inputs, trace = chosen
+        loaded = Loaded(candidate, model, backend, backend.layers(model), inputs, path, text, applied)
         if trace.error is not None:
-            if trace.failed_in is None:
-                raise UserCodeError(self._misfit(loaded, trace.error), user_frame(trace.error, self.user_files))
             loaded.failure = (trace.failed_in, trace.error)
+        # A batch norm that does not fit is what BN302/BN303 are about (and makes other findings
+        # not checkable); failing anywhere else means the inputs do not fit. Inputs the user gave,
+        # or a model the user named, make that an error; for a discovered model bnlint guessed
+        # the inputs of, its findings say why it was left out.
+        if trace.error is not None and (trace.failed_in is None or not backend.is_batch_norm(trace.failed_in)):
+            error = UserCodeError(self._misfit(loaded, trace.error, trace.failed_in),
+                                  user_frame(trace.error, self.user_files))
+            if self.request.get("model") or not inputs.inferred:
+                raise error
+            self.unchecked.append(str(error))
+            return None
         return loaded
 
     def _misfit(self, loaded: Loaded, error: BaseException, where: LayerRef | None = None) -> str:
         place = f" in {where.where()}" if where else ""
-        return (f"the input shape {loaded.shape} ({loaded.shape_source}) does not fit {loaded.candidate.name}: "
-                f"{describe(error)}{place}; pass --input-shape")
+        return (f"the inputs {loaded.inputs.describe()} ({loaded.inputs.source}) do not fit {loaded.candidate.name}: "
+                f"{describe(error)}{place}; {how_to_give_inputs(loaded.backend, loaded.model)}")
 
     def _load_file(self, path: Path, text: str) -> list[Loaded]:
         self.unchecked = []
@@ -174,16 +203,15 @@ class Worker:
             self._start(framework)
         self.stage(f"importing {path}")
         module = self._module(path, text)
+        chosen = self.request.get("framework")
+        for framework in _IMPORTS:  # imported through another module (a library's model, a factory file)
+            if framework in sys.modules and chosen in (None, framework):
+                self._start(framework)
         models: list[Loaded] = []
         for candidate in self._candidates(module):
             loaded = self._build(candidate, module, path, text, [])
             if loaded is None:
                 continue
-            # A batch norm that does not fit is what BN302/BN303 are about (and makes other
-            # findings not checkable); failing anywhere else means the input does not fit.
-            if loaded.failure is not None and not loaded.backend.is_batch_norm(loaded.failure[0]):
-                layer, error = loaded.failure
-                raise UserCodeError(self._misfit(loaded, error, layer), user_frame(error, self.user_files))
             models.append(loaded)
         return models
 
@@ -241,7 +269,8 @@ class Worker:
         diagnostics = list(checkable[path].values())
         loaded = self._load_file(Path(path), entry["text"])
         shown += [{"path": entry["display"], "name": item.candidate.name, "framework": item.backend.name,
-                   "input_shape": list(item.shape), "input_source": item.shape_source} for item in loaded]
+                   "input_shape": list(item.inputs.shape), "inputs": item.inputs.describe(),
+                   "input_source": item.inputs.source} for item in loaded]
         return loaded, self._repaired(loaded, diagnostics)
 
     def _repaired(self, models: list[Loaded], diagnostics: list[Diagnostic]) -> dict[int, Loaded]:
@@ -270,11 +299,18 @@ class Worker:
             matched = _matched(diagnostic, loaded.layers, str(path)) if verifier.anchored_on_layer else [
                 layer for layer in loaded.layers if loaded.backend.is_batch_norm(layer)]
             choices.append((loaded, matched))
+        named = re.findall(r"`([\w.]+)`", diagnostic.message)  # `SegHead` is trained on batches of 2...
+        choices.sort(key=lambda choice: not any(name.rpartition(".")[2] in (choice[0].candidate.attribute,
+                                                                             type(choice[0].model).__name__)
+                                                for name in named))
         chosen = next(((loaded, matched) for loaded, matched in choices if matched), None)
-        # Model-level rules, and verifiers that find their layers themselves (a time loop's call,
-        # a norm factory's layers), also run on a model where nothing matched: they may refute.
-        if chosen is None and choices and (not verifier.anchored_on_layer or diagnostic.code in ("BN301", "BN306")):
-            chosen = choices[0]
+        # Model-level rules run on any model; verifiers that find their layers themselves (a time
+        # loop's call, a norm factory's layers) on a model whose code holds the finding, else the first.
+        if chosen is None and choices and (not verifier.anchored_on_layer or verifier.finds_its_layers):
+            holding = [(loaded, matched) for loaded, matched in choices
+                       if any(loaded.backend.is_batch_norm(layer) for layer in loaded.layers)
+                       and _code_holds(loaded, str(path), diagnostic.line)]
+            chosen = holding[0] if holding else choices[0]
         if chosen is None:
             if choices:
                 reason = "No model built from this file constructs the flagged layer"
@@ -285,7 +321,7 @@ class Worker:
             return self._verdict(Verdict(NOT_CHECKABLE, f"{reason}; name one with --model module:factory."), None)
         loaded, matched = chosen
         subject = Subject(diagnostic, loaded.backend, loaded.candidate.name, loaded.model, loaded.layers, matched,
-                          loaded.shape, self.request["seed"], lambda: self._fixed(loaded, diagnostic),
+                          loaded.inputs, self.request["seed"], lambda: self._fixed(loaded, diagnostic),
                           _anchor_text(self._original(path), diagnostic))
         try:
             verdict = verifier.run(subject)
@@ -315,6 +351,20 @@ def _matched(diagnostic: Diagnostic, layers: list[LayerRef], path: str) -> list[
         return []
     innermost = min(layer.site.size for layer in holding if layer.site is not None)
     return [layer for layer in holding if layer.site is not None and layer.site.size == innermost]
+
+
+def _code_holds(loaded: Loaded, path: str, line: int) -> bool:
+    """Whether the class of the model or of one of its layers is written around `line` of `path`."""
+    for kind in {type(loaded.model), *(type(layer.handle) for layer in loaded.layers)}:
+        try:
+            if inspect.getsourcefile(kind) != path:
+                continue
+            lines, start = inspect.getsourcelines(kind)
+        except (OSError, TypeError):
+            continue
+        if start <= line < start + len(lines):
+            return True
+    return False
 
 
 def _anchor_text(text: str, diagnostic: Diagnostic) -> str:

@@ -128,7 +128,8 @@ def test_model_that_needs_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_input_shape_that_does_not_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "shape.py")
     err = _error(capsys, str(path), "--input-shape", "8,5,16,16")
-    assert "the input shape (8, 5, 16, 16) (from --input-shape) does not fit Net()" in err
+    assert "the inputs (8, 5, 16, 16) (from --input-shape) do not fit Net()" in err
+    assert "its signature is Net(x)" in err
     assert "Conv2d 'conv' (line 9)" in err
 
 
@@ -169,3 +170,66 @@ def test_model_named_in_one_file_checks_the_findings_of_another(
     assert status == 1
     assert [(Path(f["path"]).name, f["line"], f["runtime"]["verdict"], f["runtime"]["model"]) for f in findings] == [
         ("infer.py", 9, "confirmed", "Net()")]
+
+
+def _notebook(path: Path, cells: list[str]) -> None:
+    path.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                   "source": textwrap.dedent(cell).strip("\n")} for cell in cells],
+        "metadata": {"kernelspec": {"language": "python", "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5,
+    }), encoding="utf-8")
+
+
+def test_notebook_cells_run_up_to_the_model_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notebook = tmp_path / "experiment.ipynb"
+    _notebook(notebook, ["import torch.nn as nn", """
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3),
+            nn.BatchNorm2d(8),
+        )
+    """, "raise RuntimeError('the training cell must not run')"])
+    main(["verify", str(notebook), "--no-cache", "--format", "json"])
+    skipped = json.loads(capsys.readouterr().out)
+    assert [(f["code"], f["cell"], f["runtime"]["verdict"]) for f in skipped] == [("BN304", 2, "not-checkable")]
+    assert "--notebook-cells" in skipped[0]["runtime"]["evidence"]
+    status = main(["verify", str(notebook), "--no-cache", "--format", "json", "--notebook-cells"])
+    checked = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert [(f["code"], f["cell"], f["line"], f["runtime"]["verdict"], f["runtime"]["fix_verified"])
+            for f in checked] == [("BN304", 2, 2, "confirmed", True)]
+
+
+def test_recurrent_cells_are_verified_with_no_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("keras")
+    (tmp_path / "cells.py").write_text(textwrap.dedent("""
+        import keras
+        import torch
+        import torch.nn as nn
+
+
+        class NormedCell(nn.RNNCellBase):
+            def __init__(self, input_size: int = 16, hidden_size: int = 32) -> None:
+                super().__init__(input_size, hidden_size, bias=False, num_chunks=1)
+                self.ih = nn.Linear(input_size, hidden_size, bias=False)
+                self.bn = nn.BatchNorm1d(hidden_size)
+
+            def forward(self, x, h):
+                return torch.tanh(self.bn(self.ih(x)) + h)
+
+
+        class NormedKerasCell(keras.layers.Layer):
+            def __init__(self, units: int = 24, **kwargs) -> None:
+                super().__init__(**kwargs)
+                self.state_size = units
+                self.dense = keras.layers.Dense(units, use_bias=False)
+                self.norm = keras.layers.BatchNormalization()
+
+            def call(self, inputs, states):
+                h = keras.ops.tanh(self.norm(self.dense(keras.ops.concatenate([inputs, states[0]], axis=-1))))
+                return h, [h]
+    """).lstrip("\n"), encoding="utf-8")
+    status = main(["verify", str(tmp_path / "cells.py"), "--no-cache", "--format", "json"])
+    findings = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert [(f["code"], f["line"], f["runtime"]["verdict"], f["runtime"]["model"]) for f in findings] == [
+        ("BN301", 10, "confirmed", "NormedCell()"), ("BN301", 21, "confirmed", "NormedKerasCell()")]

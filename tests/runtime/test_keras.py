@@ -92,7 +92,40 @@ LOOPED = """
         return np.zeros((4, 5, 6), "float32")
 """
 
-SOURCES = {"functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
+CELL = """
+    import keras
+    from keras import layers
+
+
+    class NormedGRUCell(layers.Layer):
+        def __init__(self, units: int = 24, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.state_size = units
+            self.candidate = layers.Dense(units, use_bias=False)
+            self.norm = layers.BatchNormalization()  # finding: BN301
+
+        def call(self, inputs, states):
+            n = keras.ops.tanh(self.norm(self.candidate(keras.ops.concatenate([inputs, states[0]], axis=-1))))
+            return n, [n]
+"""
+
+TWO_INPUTS = """
+    import keras
+    from keras import layers
+
+
+    def build_model() -> keras.Model:
+        image, meta = keras.Input(shape=(10,)), keras.Input(shape=(4,))
+        x = layers.Dense(16, use_bias=False)(layers.Concatenate()([image, meta]))
+        return keras.Model([image, meta], layers.Dense(2)(layers.BatchNormalization()(x)))
+
+
+    def predict(model, image, meta):
+        return model([image, meta], training=True)  # finding: BN107
+"""
+
+SOURCES = {"two_inputs.py": TWO_INPUTS, "cell.py": CELL, "functional.py": FUNCTIONAL, "channels_first.py": CHANNELS_FIRST, "dense.py": DENSE, "looped.py": LOOPED}
 
 
 @pytest.fixture(scope="module")
@@ -158,5 +191,21 @@ def test_bn107_training_true_at_inference(checked: Checked) -> None:
 def test_bn301_batch_norm_shared_across_time_steps(checked: Checked) -> None:
     runtime = checked.runtime("looped.py", line_of(LOOPED, "finding: BN301"), "BN301")
     assert runtime["verdict"] == "confirmed"
-    assert runtime["numbers"]["calls_per_forward"] == 5
+    assert runtime["numbers"]["calls_per_sequence"] == 5
     assert runtime["numbers"]["layer_norm_runs"] is True
+
+
+def test_bn301_keras_rnn_cell_is_driven_with_states_from_state_size(checked: Checked) -> None:
+    model = next(m for m in checked.verification.models if Path(m["path"]).name == "cell.py")
+    assert model["inputs"] == "(8, 16), [(8, 24)]" and "state_size = 24" in model["input_source"]
+    runtime = checked.runtime("cell.py", line_of(CELL, "finding: BN301"), "BN301")
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]
+    assert runtime["numbers"]["calls_per_sequence"] == 8
+    assert runtime["numbers"]["largest_eval_offset"] > 0.3
+
+
+def test_a_model_with_two_keras_inputs_is_fed_both(checked: Checked) -> None:
+    model = next(m for m in checked.verification.models if Path(m["path"]).name == "two_inputs.py")
+    assert model["inputs"] == "[(8, 10), (8, 4)]"
+    runtime = checked.runtime("two_inputs.py", line_of(TWO_INPUTS, "finding: BN107"), "BN107")
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]

@@ -18,6 +18,7 @@ from bnlint.config import Config
 from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import SourceError
 from bnlint.files import display_path, read_source
+from bnlint.positions import split_lines
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.project import ProjectIndex
 from bnlint.suppression import Suppressions
@@ -107,7 +108,7 @@ def _with_established(result: FileResult, found: list[Diagnostic], config: Confi
     kept, _ = Suppressions.from_text(source.text).apply(new, result.path)
     if not kept:
         return result
-    lines = source.text.splitlines()
+    lines = split_lines(source.text)
     source_lines = dict(result.source_lines)
     for diagnostic in kept:
         if diagnostic.line <= len(lines):

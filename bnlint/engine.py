@@ -28,7 +28,8 @@ from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
 from bnlint.files import SourceFile, discover, display_path, read_source
-from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
+from bnlint.fixes import FixMode, FixRefused, apply_edits, applicable, rendered_edit, unified_diff, write_in_place
+from bnlint.positions import LineIndex, split_lines
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
@@ -57,6 +58,8 @@ class RunResult:
     fixed_count: int = 0
     diffs: list[str] = field(default_factory=list)
     files_checked: int = 0
+    # One line per file whose fixes were not written, and why.
+    fix_problems: list[str] = field(default_factory=list)
 
 
 # ----- one text ------------------------------------------------------------------------------
@@ -153,7 +156,7 @@ class Linter:
         kept, unused = suppressions.apply(
             raw, source.display_path, lambda code: self.config.is_enabled(code, source.path)
         )
-        lines = source.text.splitlines()
+        lines = split_lines(source.text)
         for diagnostic in kept:
             shown = _relocate(diagnostic, source)
             result.diagnostics.append(shown)
@@ -167,8 +170,8 @@ class Linter:
 
     def fix_text(self, text: str, path: str, mode: FixMode, file_path: Path | None = None,
                  reported: Sequence[Diagnostic] = ()) -> tuple[str, int]:
-        """Apply fixes round after round until none is left; give up (unchanged) on doubt.
-        `reported` are the findings the run made for this text, which the first round
+        """Apply fixes round after round until none is left. FixRefused when a round's
+        edits fail a check (then none of them is to be written). `reported` are the findings the run made for this text, which the first round
         applies too: those established across files are not found by this file alone."""
         total = 0
         current = text
@@ -183,7 +186,7 @@ class Linter:
             if not fixable:
                 break
             candidate, count = apply_edits(current, fixable)
-            if count == 0 or candidate == current or not still_valid(candidate):
+            if count == 0 or candidate == current:
                 break
             current, total = candidate, total + count
         return current, total
@@ -205,15 +208,15 @@ def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> l
     """Positions are computed only here, for files that have findings."""
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
-    original: str | None = None  # the module's code, generated once if a fix needs it
+    lines: LineIndex | None = None  # of the module's code, generated once if a fix needs it
     for finding in findings:
         where = positions.get(finding.node)
         if where is None:
             continue
         fix = None
         if finding.fix is not None:
-            original = original if original is not None else module.code
-            edit = rendered_edit(module, original, finding.fix.replacements, positions)
+            lines = lines if lines is not None else LineIndex(module.code)
+            edit = rendered_edit(module, lines.text, lines, finding.fix.replacements, positions)
             if edit is not None:
                 fix = Fix(finding.fix.applicability, finding.fix.message, (edit,))
         diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,
@@ -440,14 +443,21 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
         except SourceError:
             continue
         reported = result.diagnostics if source.notebook is None else []
-        fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
+        try:
+            fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
+            fixed_data = source.to_bytes(fixed_text) if count else job.data
+        except (FixRefused, SourceError) as refusal:
+            run.fix_problems.append(f"{source.display_path}: fixes not applied: {refusal}")
+            continue
         if count == 0:
             continue
         if options.diff:
             run.diffs.append(unified_diff(source.display_path, source.render(source.text), source.render(fixed_text)))
             run.fixed_count += count
             continue
-        if not write_atomically(job.path, source.to_bytes(fixed_text), job.data):
+        problem = write_in_place(job.path, fixed_data, job.data)
+        if problem is not None:
+            run.fix_problems.append(f"{source.display_path}: fixes not written: {problem}")
             continue
         run.fixed_count += count
         updated = SourceFile(source.path, source.display_path, fixed_text, source.notebook, source.encoding)
@@ -471,7 +481,10 @@ def lint_source(source: str, path: str = "example.py", config: Config | None = N
 def fix_source(source: str, unsafe: bool = False, config: Config | None = None) -> str:
     """The source with every (safe, or also unsafe) fix applied until none is left."""
     linter = Linter(config or _default_config())
-    fixed, _ = linter.fix_text(source, "example.py", FixMode.UNSAFE if unsafe else FixMode.SAFE)
+    try:
+        fixed, _ = linter.fix_text(source, "example.py", FixMode.UNSAFE if unsafe else FixMode.SAFE)
+    except FixRefused:
+        return source
     return fixed
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
-from bnlint.fixes import apply_edits, still_valid
+from bnlint.fixes import FixRefused, apply_edits
 from bnlint.runtime.backend import Backend, LayerRef
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe, input_shape,
                                    load_module, named_candidate, random_batch, user_frame)
@@ -193,8 +193,11 @@ class Worker:
         if any(Path(fix.path).absolute() != path for fix in fixes):
             raise ValueError("the fix is in another file than the model's factory")
         applied = [*base.applied, *fixes]
-        text, count = apply_edits(self._original(path), applied)
-        if count != len(applied) or not still_valid(text):
+        try:
+            text, count = apply_edits(self._original(path), applied)
+        except FixRefused as refusal:
+            raise ValueError(f"the fix does not apply cleanly to the source: {refusal}") from None
+        if count != len(applied):
             raise ValueError("the fix does not apply cleanly to the source")
         try:
             self.stage(f"importing {path} with the fix at line {fixes[-1].line}")

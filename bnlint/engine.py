@@ -1,4 +1,4 @@
-"""The per-file pipeline, the process pool and the result cache.
+"""The per-file pipeline and the process pool (the result cache is bnlint.cache).
 
 discover → read → (cache hit? done) → cheap text test → parse once → model → checks →
 positions for what is reported → suppressions → FileResult. Files that cannot contain
@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import pickle
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from bnlint import __version__, crossfile
+from bnlint.cache import ResultCache
 from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
@@ -254,13 +254,6 @@ class _Job:
     digest: str
 
 
-@dataclass
-class _CacheEntry:
-    digest: str
-    dependencies: dict[str, str]  # path -> digest of project files the analysis read
-    result: FileResult
-
-
 _worker_linter: Linter | None = None
 
 
@@ -304,49 +297,6 @@ def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
     return result, dependencies
 
 
-class _Cache:
-    """One pickle per configuration: {path: entry}, read at start, written at the end."""
-
-    def __init__(self, directory: Path, config: Config, enabled: bool) -> None:
-        key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
-        self.file = directory / f"results-{key}.pickle"
-        self.enabled = enabled
-        self.entries: dict[str, _CacheEntry] = {}
-        if enabled:
-            try:
-                with self.file.open("rb") as handle:
-                    self.entries = pickle.load(handle)
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-                self.entries = {}
-
-    def get(self, job: _Job, digests: dict[str, str]) -> FileResult | None:
-        entry = self.entries.get(str(job.path)) if self.enabled else None
-        if entry is None or entry.digest != job.digest:
-            return None
-        if any(digests.get(path) != digest for path, digest in entry.dependencies.items()):
-            return None
-        return entry.result
-
-    def put(self, job: _Job, result: FileResult, dependencies: list[str], digests: dict[str, str]) -> None:
-        if self.enabled and result.error is None:
-            self.entries[str(job.path)] = _CacheEntry(job.digest, {p: digests.get(p, "") for p in dependencies}, result)
-
-    def save(self) -> None:
-        if not self.enabled:
-            return
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.file.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("# created by bnlint\n*\n")
-            temporary = self.file.with_suffix(f".{os.getpid()}.tmp")
-            with temporary.open("wb") as handle:
-                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.file)
-        except OSError:
-            pass  # a read-only checkout still lints; it just is not faster next time
-
-
 def _code_fingerprint() -> str:
     """bnlint's version plus the size and mtime of its own files: an edited checkout (an
     editable install) never reads results an older bnlint produced."""
@@ -371,18 +321,20 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
         jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
     digests = {str(job.path): job.digest for job in jobs}
     project = ProjectIndex(files)
-    cache = _Cache(options.cache_dir, config, options.use_cache)
+    cache_key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
+    cache = ResultCache(options.cache_dir, cache_key, options.use_cache)
+    cache.refuse_sources_inside(files)
     results: list[FileResult] = list(unreadable)
     pending: list[_Job] = []
     for job in jobs:
-        cached = cache.get(job, digests)
+        cached = cache.get(job.path, job.digest, digests)
         if cached is not None:
             results.append(cached)
         else:
             pending.append(job)
     with _fewer_collections():
         for job, (result, dependencies) in _run_jobs(pending, config, project, options):
-            cache.put(job, result, dependencies, digests)
+            cache.put(job.path, job.digest, result, {path: digests.get(path, "") for path in dependencies})
             results.append(result)
     cache.save()
     merged = crossfile.merge(results, config, project, [(job.path, job.data) for job in jobs])

@@ -298,8 +298,13 @@ class NotebookMap:
         except json.JSONDecodeError as error:
             position = f"line {error.lineno}, column {error.colno}"
             raise SourceError(f"{shown}: invalid notebook JSON: {error.msg} ({position})") from None
+        except RecursionError:
+            raise SourceError(f"{shown}: invalid notebook JSON: nested too deeply") from None
         if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
             raise SourceError(f"{shown}: not a Jupyter notebook (no 'cells' array)")
+        for index, cell in enumerate(document["cells"]):
+            if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+                raise SourceError(f"{shown}: not a valid notebook (cell {index + 1} is not a cell object)")
         if not _is_python(document.get("metadata")):
             return cls(raw, "")
         parts: list[str] = []
@@ -307,7 +312,7 @@ class NotebookMap:
         line = 1
         ordinal = 0
         for index, cell in enumerate(document["cells"]):
-            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            if cell["cell_type"] != "code":
                 continue
             ordinal += 1
             if not _is_python(cell.get("metadata"), cell_level=True):
@@ -343,7 +348,8 @@ class NotebookMap:
             if source != cell.source:
                 stored = document["cells"][cell.index]
                 stored["source"] = source.splitlines(keepends=True) if isinstance(stored["source"], list) else source
-        rendered = json.dumps(document, indent=_json_indent(self.raw), ensure_ascii=_ascii_only(self.raw))
+        layout = _json_layout(self.raw)
+        rendered = json.dumps(document, **layout)
         return rendered + "\n" if self.raw.endswith("\n") else rendered
 
 
@@ -401,6 +407,22 @@ def _unmask_magics(text: str, magics: tuple[str, ...]) -> str:
         if line.strip() in (_MAGIC_PLACEHOLDER, f"pass  {_MAGIC_PLACEHOLDER}"):
             lines[number] = next(originals, line)
     return "\n".join(lines)
+
+
+def _json_layout(raw: str) -> dict[str, Any]:
+    """The `json.dumps` arguments the notebook was written with: the first candidate that
+    writes the file back byte for byte, else the indentation and separators seen in it."""
+    indent = _json_indent(raw)
+    ascii_only = _ascii_only(raw)
+    document = json.loads(raw)
+    written = raw.rstrip("\n")
+    item_separators = (",", ", ") if indent is None else (",",)
+    layouts = [{"indent": indent, "separators": (item, key), "ensure_ascii": ascii_only}
+               for item in item_separators for key in (": ", ":")]
+    for layout in layouts:  # keys keep the file's order: json.loads reads them in order
+        if json.dumps(document, **layout) == written:
+            return layout
+    return layouts[0] if '": ' in raw else layouts[1]
 
 
 def _json_indent(raw: str) -> str | int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -23,11 +22,12 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from bnlint import __version__, crossfile
 from bnlint.cache import ResultCache
+from bnlint.compiling import compile_error, too_complex
 from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
-from bnlint.files import SourceFile, discover, display_path, read_source
+from bnlint.files import SourceFile, discover, display_path, read_bytes, read_source
 from bnlint.fixes import FixMode, FixRefused, apply_edits, applicable, rendered_edit, unified_diff, write_in_place
 from bnlint.positions import LineIndex, split_lines
 from bnlint.registry import rule_info
@@ -79,16 +79,20 @@ class Linter:
     def analyse(self, text: str, path: str, file_path: Path | None = None) -> _Analysis:
         """Findings for a text, in the text's own coordinates, before suppressions, and what
         it saw of shared helpers (see bnlint.crossfile)."""
+        syntax_errors = self._syntax_check(text, path)  # CPython first: what it rejects never reaches LibCST
+        if syntax_errors is not None:
+            return _Analysis(syntax_errors)
         if not self._may_matter(text, file_path):
-            return _Analysis(self._syntax_check(text, path))
+            return _Analysis()
+        reason = too_complex(text)
+        if reason is not None:
+            raise SourceError(f"{path}: not analysed: {reason}")
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
-        except cst.ParserSyntaxError:
+        except (cst.ParserSyntaxError, RecursionError):
             module = None
-        except RecursionError:
+        if module is None:  # CPython compiles it, LibCST cannot parse it: nothing to say about it
             return _Analysis()
-        if module is None:
-            return _Analysis(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         model = FileModel(str(file_path) if file_path else path, module, text)
         try:
@@ -127,21 +131,15 @@ class Linter:
             return True
         return self.project is not None and self.project.imports_batch_norm(text, file_path)
 
-    def _syntax_check(self, text: str, path: str) -> list[Diagnostic]:
+    def _syntax_check(self, text: str, path: str) -> list[Diagnostic] | None:
+        """BN000 (or nothing, when it is off) for a text CPython cannot compile; None when it compiles."""
+        error = compile_error(text, path)
+        if error is None:
+            return None
         if SYNTAX_ERROR not in self.config.enabled_codes:
             return []
-        try:
-            with warnings.catch_warnings():  # invalid escape sequences and the like are not ours to report
-                warnings.simplefilter("ignore")
-                compile(text, path, "exec", dont_inherit=True)  # bytecode: cheaper than building AST objects
-        except SyntaxError as error:
-            line = error.lineno or 1
-            column = error.offset or 1
-            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error.msg}", path, line, column,
-                                error.end_lineno or line, error.end_offset or column + 1)]
-        except ValueError as error:  # null bytes
-            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error}", path, 1, 1, 1, 1)]
-        return []
+        return [_diagnostic(SYNTAX_ERROR, error.message, path, error.line, error.column, error.end_line,
+                            error.end_column)]
 
     def lint_file(self, source: SourceFile) -> tuple[FileResult, list[Diagnostic]]:
         """The reported result (user coordinates, suppressions applied) and the kept
@@ -283,13 +281,15 @@ def _lint_job(job: _Job) -> tuple[FileResult, list[str]]:
 
 def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
     try:
-        source = read_source(job.path)
+        source = read_source(job.path, job.data)
     except SourceError as error:
         return FileResult(display_path(job.path), error=str(error)), []
     if linter.project is not None:
         linter.project.loaded_files.clear()
     try:
         result, _ = linter.lint_file(source)
+    except SourceError as error:
+        return FileResult(source.display_path, error=str(error)), []
     except Exception as error:  # one file's bug must not end the whole run
         message = f"{source.display_path}: internal error ({type(error).__name__}: {error}); please report it"
         return FileResult(source.display_path, error=message), []
@@ -309,18 +309,19 @@ def _code_fingerprint() -> str:
 
 
 def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> RunResult:
-    files = discover(paths, config)
+    problems: list[tuple[str, str]] = []
+    files = discover(paths, config, problems)
+    unreadable = [FileResult(display_path(path), error=f"{display_path(path)}: {why}") for path, why in problems]
     jobs: list[_Job] = []
-    unreadable: list[FileResult] = []
     for path in files:
         try:
-            data = path.read_bytes()
-        except OSError as error:
-            unreadable.append(FileResult(display_path(path), error=f"{display_path(path)}: cannot read: {error.strerror}"))
+            data = read_bytes(path)
+        except SourceError as error:
+            unreadable.append(FileResult(display_path(path), error=str(error)))
             continue
         jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
     digests = {str(job.path): job.digest for job in jobs}
-    project = ProjectIndex(files)
+    project = ProjectIndex([job.path for job in jobs])  # what it reads of other files must be readable
     cache_key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
     cache = ResultCache(options.cache_dir, cache_key, options.use_cache)
     cache.refuse_sources_inside(files)
@@ -391,7 +392,7 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
         if job is None or not applicable(result.diagnostics, options.fix):
             continue
         try:
-            source = read_source(job.path)
+            source = read_source(job.path, job.data)
         except SourceError:
             continue
         reported = result.diagnostics if source.notebook is None else []

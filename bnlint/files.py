@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import stat
 import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,9 +44,10 @@ SKIPPED_DIRECTORIES = frozenset(
 VIRTUALENV_MARKER = "pyvenv.cfg"  # any directory holding one is a virtualenv (`env/`, `.env3/`, ...)
 
 
-def discover(paths: Sequence[str], config: Config) -> list[Path]:
-    """The .py and .ipynb files under `paths` (default "."), absolute, sorted, without duplicates."""
-    walker = _Walker(config)
+def discover(paths: Sequence[str], config: Config, problems: list[tuple[str, str]] | None = None) -> list[Path]:
+    """The .py and .ipynb files under `paths` (default "."), absolute, sorted, without duplicates.
+    Directories that cannot be listed are added to `problems` as (path, why)."""
+    walker = _Walker(config, problems if problems is not None else [])
     found: dict[str, None] = {}
     for given in paths or ["."]:
         if not os.path.lexists(given):
@@ -66,7 +68,8 @@ def display_path(path: Path | str) -> str:
 class _Walker:
     """Walks directories, pruning skipped ones before descending into them."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
         self.root = os.path.abspath(config.root)
         self.exclude = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
         self.respect_gitignore = config.respect_gitignore
@@ -86,8 +89,9 @@ class _Walker:
             directory, ignores = stack.pop()
             try:
                 entries = list(os.scandir(directory))
-            except OSError:
-                continue  # an unreadable directory has nothing to lint
+            except OSError as error:
+                self.problems.append((directory, f"cannot read the directory: {error.strerror or error}"))
+                continue
             names = {entry.name for entry in entries}
             if directory != given and VIRTUALENV_MARKER in names:
                 continue
@@ -104,7 +108,7 @@ class _Walker:
                     continue
                 if is_dir:
                     stack.append((entry.path, ignores))
-                elif entry.is_file():
+                elif _is_file(entry):
                     yield entry.path
 
     def _excluded_by_config(self, path: str, is_dir: bool) -> bool:
@@ -193,6 +197,15 @@ def _git_ignored(path: str, is_dir: bool, ignores: tuple[_IgnoreFile, ...]) -> b
     return False
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """A file to lint: a regular file, or a link that cannot be followed (a loop), which
+    reading then reports. FIFOs, devices and dangling links in a tree are passed over."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
+
+
 def _skipped_by_default(name: str) -> bool:
     return name in SKIPPED_DIRECTORIES or name.endswith(".egg-info")
 
@@ -235,13 +248,38 @@ class SourceFile:
         return self.render(new_text).encode(self.encoding)
 
 
-def read_source(path: Path) -> SourceFile:
-    """Read and decode a file; SourceError with one line when that is impossible."""
+MAX_FILE_BYTES = 8 * 1024 * 1024  # bigger "source files" are generated data, not code to lint
+
+
+def read_bytes(path: Path) -> bytes:
+    """The content of a regular file of at most MAX_FILE_BYTES; SourceError otherwise (a
+    FIFO would block for ever, a link to /dev/zero never ends)."""
     shown = display_path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb", opener=_open_without_blocking) as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise SourceError(f"{shown}: not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise SourceError(f"{shown}: cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"{shown}: too large to lint (over {MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+    return data
+
+
+def _open_without_blocking(path: str, flags: int) -> int:
+    # Opening a FIFO blocks until a writer comes; O_NONBLOCK returns at once (and does
+    # not change how regular files read).
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def read_source(path: Path, data: bytes | None = None) -> SourceFile:
+    """Decode a file (read it unless `data` is given); SourceError with one line when that
+    is impossible."""
+    shown = display_path(path)
+    if data is None:
+        data = read_bytes(path)
     if path.suffix == ".ipynb":
         encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
         notebook = NotebookMap.parse(_decode(data, encoding, shown), shown)

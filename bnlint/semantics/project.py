@@ -13,6 +13,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from bnlint.compiling import too_complex
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.values import Value
@@ -215,13 +216,13 @@ _LOADED: dict[str, cst.Module] = {}  # the module each loaded file's bindings re
 def parse(path: Path, text: str) -> cst.Module | None:
     """Parse a file's text once per process, whether it is linted or imported by a file
     being linted (then it is usually both). Keyed by content, so an edited file is reparsed.
-    None when LibCST cannot parse it."""
+    None when LibCST cannot parse it, or should not be given it (bnlint.compiling)."""
     key = (str(path), hash(text))
     if key in _PARSED:
         _PARSED.move_to_end(key)
         return _PARSED[key]
     try:
-        module: cst.Module | None = cst.parse_module(text)
+        module: cst.Module | None = None if too_complex(text) else cst.parse_module(text)
     except cst.ParserSyntaxError:
         module = None
     _PARSED[key] = module

@@ -35,6 +35,7 @@ from bnlint import __version__
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Applicability, Diagnostic, FileResult, Severity
 from bnlint.errors import BnlintError, UsageError
+from bnlint.lifetime import sigterm_as_interrupt
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.insert(0, "check")
     try:
         args = _build_parser().parse_args(arguments)
-        return args.handler(args)
+        with sigterm_as_interrupt():
+            return args.handler(args)
     except SystemExit as exit_request:  # --help and --version
         return exit_request.code if isinstance(exit_request.code, int) else 0
     except BnlintError as error:
@@ -167,6 +169,8 @@ def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
     runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
     runtime.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
                          help="time limit for loading and checking the models (default: 120)")
+    runtime.add_argument("--memory-limit", type=_positive_int, default=16384, metavar="MIB",
+                         help="address-space limit of the process that runs the models (default: 16384)")
 
 
 def _shape(value: str) -> tuple[int, ...]:
@@ -254,7 +258,8 @@ def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: 
 def _runtime_options(args: argparse.Namespace) -> VerifyOptions:
     from bnlint.runtime import VerifyOptions
 
-    return VerifyOptions(args.model, args.input_shape, args.framework, args.device, float(args.timeout))
+    return VerifyOptions(args.model, args.input_shape, args.framework, args.device, float(args.timeout),
+                         memory_limit_mib=args.memory_limit)
 
 
 def _verification(args: argparse.Namespace, config: Config) -> Verification:

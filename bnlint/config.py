@@ -254,15 +254,58 @@ def _build(table: Any, source: Path, section: str) -> Config:
         settings["respect_gitignore"] = _checked_option(reader, "respect-gitignore", table["respect-gitignore"], True)
     if "rule-options" in table:
         settings["rule_options"] = _rule_options(reader, table["rule-options"])
+    if "verify" in table:
+        verify_input_shape(table["verify"], reader.prefix)
     return Config(**settings)
+
+
+def verify_input_shape(table: Any, prefix: str) -> tuple[int, ...] | None:
+    """The input shape of a `[tool.bnlint.verify]` table (`bnlint verify`'s settings), or
+    None when it sets none; ConfigError (after `prefix`) for anything else in it."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix}verify must be a table (input-shape = [N, C, ...]), not {_describe(table)}")
+    unknown = sorted(set(table) - {"input-shape"})
+    if unknown:
+        raise ConfigError(f"{prefix}verify: unknown key '{unknown[0]}'; accepted keys: input-shape")
+    shape = table.get("input-shape")
+    if shape is None:
+        return None
+    if not (isinstance(shape, list) and shape and all(type(n) is int and n > 0 for n in shape)):
+        raise ConfigError(f"{prefix}verify.input-shape must be an array of positive integers [N, C, ...], "
+                          f"not {_describe(shape)}")
+    return tuple(shape)
 
 
 def _per_file_ignores(reader: _TableReader, value: Any) -> Mapping[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise reader.error(f"per-file-ignores must be a table of pattern = [selectors], not {_describe(value)}")
+    for pattern in value:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+            _check_brackets(pattern)
+        except ValueError as error:
+            raise reader.error(f'per-file-ignores: invalid pattern "{pattern}": {error}') from None
     return {
         pattern: reader.selectors(f'per-file-ignores."{pattern}"', selectors) for pattern, selectors in value.items()
     }
+
+
+def _check_brackets(pattern: str) -> None:
+    """ValueError for a `[` without its `]`: git matches nothing with such a pattern, which
+    would turn the ignore off without a word (pathspec accepts it too)."""
+    position = 0
+    while position < len(pattern):
+        character = pattern[position]
+        if character == "\\":
+            position += 2
+            continue
+        if character == "[":
+            first = position + 1 + (pattern[position + 1: position + 2] in ("!", "^"))
+            closing = pattern.find("]", first + 1)
+            if closing < 0:
+                raise ValueError(f"'[' at column {position + 1} is never closed")
+            position = closing
+        position += 1
 
 
 def _fail_on(reader: _TableReader, value: Any) -> Severity:

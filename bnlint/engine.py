@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import signal
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -22,13 +23,14 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from bnlint import __version__, crossfile
 from bnlint.cache import ResultCache
-from bnlint.compiling import compile_error, too_complex
 from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
+from bnlint.compiling import compile_error, too_complex
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
 from bnlint.files import SourceFile, discover, display_path, read_bytes, read_source
 from bnlint.fixes import FixMode, FixRefused, apply_edits, applicable, rendered_edit, unified_diff, write_in_place
+from bnlint.lifetime import die_with_parent
 from bnlint.positions import LineIndex, split_lines
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
@@ -255,8 +257,12 @@ class _Job:
 _worker_linter: Linter | None = None
 
 
-def _init_worker(config: Config, project: ProjectIndex) -> None:
+def _init_worker(config: Config, project: ProjectIndex, parent: int) -> None:
     global _worker_linter
+    die_with_parent(parent)
+    # The parent handles Ctrl-C and SIGTERM and then ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.set_threshold(*_GC_THRESHOLDS)
     _worker_linter = Linter(config, project)
 
@@ -348,7 +354,8 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
 def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
               options: RunOptions) -> Iterator[tuple[_Job, tuple[FileResult, list[str]]]]:
     jobs = sorted(jobs, key=lambda job: len(job.data), reverse=True)  # big files first balance the pool
-    workers = max(1, options.jobs or os.cpu_count() or 1)
+    processors = os.cpu_count() or 1
+    workers = max(1, min(options.jobs or processors, processors, len(jobs)))
     progress = _progress(len(jobs)) if options.show_progress and jobs else None
     try:
         if workers == 1 or len(jobs) < _PARALLEL_THRESHOLD:
@@ -358,10 +365,17 @@ def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
                 _advance(progress)
                 yield job, outcome
             return
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project)) as pool:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project, os.getpid()))
+        try:
             for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4), strict=True):
                 _advance(progress)
                 yield job, outcome
+        except BaseException:  # interrupted: stop the workers now rather than let them finish
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     finally:
         if progress is not None:
             progress.stop()

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bnlint.config import verify_input_shape
 from bnlint.diagnostics import Diagnostic, FileResult
-from bnlint.errors import ConfigError, UsageError
+from bnlint.errors import UsageError
 from bnlint.files import read_source
 from bnlint.runtime.isolation import RuntimeCheckError, run_worker
 
@@ -26,9 +27,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_input_shape", "verify_results"]
 
-CONFIG_TABLE = "bnlint.verify"
-
-
 @dataclass(frozen=True)
 class VerifyOptions:
     model: str | None = None  # module:factory
@@ -37,6 +35,7 @@ class VerifyOptions:
     device: str = "cpu"
     timeout: float = 120.0
     seed: int = 0
+    memory_limit_mib: int | None = 16384  # the worker's address space (frameworks reserve a few GiB)
 
 
 @dataclass
@@ -60,12 +59,9 @@ def configured_input_shape(start: Path) -> tuple[int, ...] | None:
             continue
         if table is None:
             continue
-        unknown = set(table) - {"input-shape"}
-        shape = table.get("input-shape")
-        if unknown or not (isinstance(shape, list) and shape and all(isinstance(n, int) and n > 0 for n in shape)):
-            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes one key, input-shape = [N, C, ...] "
-                              "(positive integers)")
-        return tuple(shape)
+        shape = verify_input_shape(table, f"{candidate}: [tool.bnlint] ")
+        if shape is not None:
+            return shape
     return None
 
 
@@ -113,7 +109,7 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
                "input_shape": options.input_shape,
                "configured_shape": configured, "framework": options.framework, "device": options.device,
                "seed": options.seed}
-    response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
+    response = run_worker(request, options.timeout, options.memory_limit_mib) if files else {"verdicts": {}, "models": []}
     updated = [FileResult(r.path, list(r.diagnostics), r.unused_suppressions, r.helper_evidence, r.source_lines,
                           r.error) for r in results]
     verification = Verification(updated, models=response["models"])

@@ -19,6 +19,7 @@ import numpy as np
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 from bnlint.fixes import FixRefused, apply_edits
 from bnlint.runtime.backend import Backend, LayerRef
+from bnlint.runtime.isolation import limit_memory
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe, input_shape,
                                    load_module, named_candidate, random_batch, user_frame)
 from bnlint.runtime.verdicts import NOT_CHECKABLE, VERIFIERS, Fixed, Subject, Verdict
@@ -336,6 +337,7 @@ def _json_default(value: Any) -> Any:
 def main(argv: list[str]) -> int:
     request_path, result_path = Path(argv[0]), Path(argv[1])
     request = json.loads(request_path.read_text(encoding="utf-8"))
+    limit_memory(request.get("memory_limit_mib"))
     worker = Worker(request)
     try:
         result = worker.run()

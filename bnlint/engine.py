@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
 import os
 import signal
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -365,17 +365,15 @@ def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
                 _advance(progress)
                 yield job, outcome
             return
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project, os.getpid()))
+        pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(config, project, os.getpid()))
         try:
-            for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4), strict=True):
+            for job, outcome in zip(jobs, pool.imap(_lint_job, jobs, chunksize=4), strict=True):
                 _advance(progress)
                 yield job, outcome
-        except BaseException:  # interrupted: stop the workers now rather than let them finish
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+            pool.close()
+        finally:
+            pool.terminate()  # at once when interrupted (SIGTERM, Ctrl-C): workers do not finish their files
+            pool.join()
     finally:
         if progress is not None:
             progress.stop()

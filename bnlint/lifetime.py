@@ -14,6 +14,7 @@ from types import FrameType
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _PARENT_POLL_SECONDS = 1.0
+_GRACE_SECONDS = 3.0  # for the clean-up after SIGTERM
 
 
 @contextmanager
@@ -23,15 +24,24 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    deadlines: list[threading.Timer] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        # An exception raised where Python ignores exceptions (an at-fork hook, a __del__)
+        # is lost: then the process ends anyway once the grace period is over.
+        deadline = threading.Timer(_GRACE_SECONDS, os._exit, args=(128 + signum,))
+        deadline.daemon = True
+        deadline.start()
+        deadlines.append(deadline)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        for deadline in deadlines:  # the clean-up is done
+            deadline.cancel()
 
 
 def die_with_parent(parent: int) -> None:

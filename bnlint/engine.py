@@ -31,7 +31,7 @@ from bnlint.errors import SourceError
 from bnlint.files import SourceFile, discover, display_path, read_bytes, read_source
 from bnlint.fixes import FixMode, FixRefused, apply_edits, applicable, rendered_edit, unified_diff, write_in_place
 from bnlint.lifetime import die_with_parent
-from bnlint.positions import LineIndex, split_lines
+from bnlint.positions import CodeToText, split_lines
 from bnlint.registry import rule_info
 from bnlint.semantics.flow import FileModel, Interpreter
 from bnlint.semantics.names import module_name_for
@@ -108,7 +108,7 @@ class Linter:
             for finding in check.check(context)
             if self.config.is_enabled(finding.code, file_path)
         ]
-        diagnostics = _to_diagnostics(findings, module, path) if findings else []
+        diagnostics = _to_diagnostics(findings, module, path, text) if findings else []
         evidence = [self._evidence(use, model, path) for use in context.helper_uses]
         return _Analysis(diagnostics, [item for item in evidence if item is not None])
 
@@ -204,25 +204,40 @@ def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_
     return Diagnostic(path, line, column, end_line, end_column, code, info.name, info.severity, message, fix)
 
 
-def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> list[Diagnostic]:
-    """Positions are computed only here, for files that have findings."""
+def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str, text: str | None = None) -> list[Diagnostic]:
+    """Positions are computed only here, for files that have findings, in the coordinates
+    of `text` (the module's source, by default the code LibCST generates for it)."""
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    code = module.code
+    mapping = CodeToText(code, code if text is None else text)
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
-    lines: LineIndex | None = None  # of the module's code, generated once if a fix needs it
     for finding in findings:
         where = positions.get(finding.node)
         if where is None:
             continue
         fix = None
-        if finding.fix is not None:
-            lines = lines if lines is not None else LineIndex(module.code)
-            edit = rendered_edit(module, lines.text, lines, finding.fix.replacements, positions)
+        if finding.fix is not None and mapping.exact:
+            edit = rendered_edit(module, code, mapping.code, finding.fix.replacements, positions)
             if edit is not None:
-                fix = Fix(finding.fix.applicability, finding.fix.message, (edit,))
-        diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,
-                                 where.end.line, where.end.column + 1, fix)
+                fix = Fix(finding.fix.applicability, finding.fix.message, (_edit_in_text(edit, mapping),))
+        line, column = mapping.position(where.start.line, where.start.column + 1)
+        end_line, end_column = mapping.position(where.end.line, where.end.column + 1)
+        diagnostic = _diagnostic(finding.code, finding.message, path, line, column, end_line, end_column, fix)
         diagnostics.setdefault((finding.code, diagnostic.line, diagnostic.column), diagnostic)
     return list(diagnostics.values())
+
+
+def _edit_in_text(edit: Edit, mapping: CodeToText) -> Edit:
+    if not mapping.dropped:
+        return edit
+    line, column = mapping.position(edit.line, edit.column)
+    end_line, end_column = mapping.position(edit.end_line, edit.end_column)
+    start, end = mapping.text.offset(line, column), mapping.text.offset(end_line, end_column)
+    assert edit.anchor is not None
+    lead, trail = len(edit.anchor[0]), len(edit.anchor[2])  # the same context, read in the text
+    text = mapping.text.text
+    anchor = (text[max(0, start - lead): start], text[start:end], text[end: end + trail])
+    return Edit(line, column, end_line, end_column, edit.content, anchor)
 
 
 def _relocate(diagnostic: Diagnostic, source: SourceFile) -> Diagnostic:

@@ -50,3 +50,47 @@ class LineIndex:
         if self.text[end] == "\n" and end > 0 and self.text[end - 1] == "\r":
             end -= 1
         return end
+
+
+class CodeToText:
+    """Positions in the code LibCST generates for a module, as positions in the text it
+    parsed. They differ only where LibCST drops a character: a form feed before the
+    indentation of a line inside a block, the last line break of a file of lone CRs."""
+
+    def __init__(self, code: str, text: str) -> None:
+        self.code = LineIndex(code)
+        self.text = LineIndex(text)
+        self.dropped = _dropped_characters(code, text)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every position can be carried over (else edits cannot be placed)."""
+        return self.dropped is not None
+
+    def position(self, line: int, column: int) -> tuple[int, int]:
+        """The text position of a code position (the same when it cannot be carried over)."""
+        if not self.dropped:
+            return line, column
+        offset = self.code.offset(line, column)
+        for dropped in self.dropped:
+            if dropped > offset:
+                break
+            offset += 1
+        return self.text.position(offset)
+
+
+def _dropped_characters(code: str, text: str) -> list[int] | None:
+    """The offsets in `text` of the form feeds and carriage returns `code` lacks; None when
+    the two differ otherwise."""
+    if code == text:
+        return []
+    dropped = []
+    position = 0
+    for offset, character in enumerate(text):
+        if position < len(code) and code[position] == character:
+            position += 1
+        elif character in "\x0c\r":
+            dropped.append(offset)
+        else:
+            return None
+    return dropped if position == len(code) else None

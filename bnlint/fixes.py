@@ -108,7 +108,9 @@ def _enclosing_statements(module: cst.Module, positions: Mapping[cst.CSTNode, Co
     node: cst.CSTNode = module
     while True:
         inside = None
-        for child in node.children:
+        # A block's statements are its body; `children` would visit the whole block first.
+        children = node.body if isinstance(node, (cst.Module, cst.IndentedBlock)) else node.children
+        for child in children:
             where = positions.get(child)
             if where is not None and (where.start.line, where.start.column) <= first \
                     and last <= (where.end.line, where.end.column):

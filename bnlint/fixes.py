@@ -53,10 +53,9 @@ def rendered_edit(module: cst.Module, original: str, lines: LineIndex, replaceme
     first = min((span.start.line, span.start.column) for span in spans if span is not None)
     last = max((span.end.line, span.end.column) for span in spans if span is not None)
     line, top_level = _enclosing_statements(module, positions, first, last)
-    if line is not None:
-        edit = _statement_line_edit(module, original, lines, line, replacements, positions)
-        if edit is not _NOT_IN_PLACE:
-            return edit
+    in_place = None if line is None else _statement_line_texts(module, original, lines, line, replacements, positions)
+    if in_place is not None:
+        return _differing_span(original, lines, *in_place)
     if top_level is None:
         return _differing_span(original, lines, 0, original, _replaced(module, replacements).code)
     before = module.code_for_node(top_level)
@@ -72,31 +71,27 @@ def rendered_edit(module: cst.Module, original: str, lines: LineIndex, replaceme
     return _differing_span(original, lines, offset, before, after)
 
 
-_NOT_IN_PLACE = Edit(0, 0, 0, 0, "")  # the statement line could not be rendered in place
-
-
-def _statement_line_edit(module: cst.Module, original: str, lines: LineIndex, statement: cst.SimpleStatementLine,
-                         replacements: Sequence[Replacement],
-                         positions: Mapping[cst.CSTNode, CodeRange]) -> Edit | None:
-    """The edit rendered from one simple statement line, from its first token on (its
-    indentation and the comment lines above it are not part of what is rendered)."""
+def _statement_line_texts(module: cst.Module, original: str, lines: LineIndex, statement: cst.SimpleStatementLine,
+                          replacements: Sequence[Replacement],
+                          positions: Mapping[cst.CSTNode, CodeRange]) -> tuple[int, str, str] | None:
+    """Where a simple statement line's text starts (its first token: the indentation and
+    the comment lines above it are not rendered), that text, and the text replacing it;
+    None when the line cannot be rendered on its own."""
     start = positions[statement].start
     offset = lines.offset(start.line, start.column + 1)
     indentation = original[lines.starts[start.line - 1]: offset]
     before = module.code_for_node(statement.with_changes(leading_lines=()))
     if indentation.strip(" \t") or not original.startswith(before, offset):
-        return _NOT_IN_PLACE
+        return None
     replaced = _replaced(statement, replacements)
     nodes = replaced.nodes if isinstance(replaced, cst.FlattenSentinel) else [replaced]
     if not all(isinstance(node, cst.SimpleStatementLine) for node in nodes):
-        return _NOT_IN_PLACE  # a compound statement's body would need the blocks' indentation
-    rendered = [module.code_for_node(node.with_changes(leading_lines=())) for node in nodes]
-    # Statements inserted before this one come at its indentation; their own comment
-    # lines are rendered at the start of the line.
+        return None  # a compound statement's body would need the blocks' indentation
     if len(nodes) > 1 and (statement.leading_lines or any(node.leading_lines for node in nodes[:-1])):
-        return _NOT_IN_PLACE  # an inserted statement goes above the comments over this one
-    after = indentation.join(rendered)
-    return _differing_span(original, lines, offset, before, after)
+        return None  # an inserted statement goes above the comment lines over this one
+    # Statements inserted before this one come at its indentation.
+    after = indentation.join(module.code_for_node(node.with_changes(leading_lines=())) for node in nodes)
+    return offset, before, after
 
 
 def _enclosing_statements(module: cst.Module, positions: Mapping[cst.CSTNode, CodeRange], first: tuple[int, int],

@@ -5,7 +5,8 @@ or a native abort over (a 20,000-term sum, 1,000 nested calls), and rejects code
 parses but cannot run (a repeated keyword argument, `return` outside a function, a NUL
 byte): that is a syntax error (BN000). Code CPython accepts can still nest deeper than
 LibCST parses in reasonable time (its parser is quadratic in the depth of a chain such as
-`a + a + ...`): such a file is not analysed, and the run says so.
+`a + a + ...`), and big files cost it gigabytes: such a file is not analysed, and the run
+says so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import warnings
 from dataclasses import dataclass
 
 MAX_NESTING = 1000  # syntax-tree depth; LibCST parses a 1,000-deep chain in a fifth of a second
+# LibCST needs about 2 KB of memory per token and holds the GIL while it parses (not even
+# SIGTERM is handled meanwhile): a 400 kB list literal took 8 s and 785 MB.
+MAX_CHARACTERS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ def compile_error(text: str, path: str) -> CompileError | None:
 @functools.lru_cache(maxsize=8)  # the linted file is checked before parsing and when parsed
 def too_complex(text: str) -> str | None:
     """Why LibCST should not be given this text, or None."""
+    if len(text) > MAX_CHARACTERS:
+        return f"over {MAX_CHARACTERS:,} characters"
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -296,6 +296,12 @@ def test_code_nested_deeper_than_libcst_parses_quickly_is_not_analysed(project: 
     assert "model.py:8:" in captured.out
 
 
+def test_a_big_file_is_compiled_but_not_given_to_libcst(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "big.py").write_text("import torch.nn as nn\nbn = nn.BatchNorm2d(8)\nx = [" + "1," * 600_000 + "]\n")
+    assert check("big.py") == 2
+    assert "big.py: not analysed: over 1,000,000 characters" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
 def test_special_files_and_link_loops_are_one_error_each(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.mkfifo(project / "fifo.py")

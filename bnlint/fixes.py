@@ -248,9 +248,10 @@ def write_in_place(path: Path, data: bytes, expected: bytes) -> str | None:
     read-only file or to one that changed since it was read. None when written, else
     why not (one line)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
             return "not a regular file"
-        if not os.stat(path).st_mode & 0o222:
+        if not mode & 0o222:
             return "the file is read-only"
         with open(path, "r+b") as handle:
             if handle.read() != expected:

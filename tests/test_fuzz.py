@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bnlint.cli import main
-from bnlint.engine import _default_config, Linter
+from bnlint.engine import Linter, _default_config
 from bnlint.errors import SourceError
 from bnlint.files import SourceFile
 from bnlint.fixes import FixMode, FixRefused, applicable

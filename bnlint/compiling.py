@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import functools
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 MAX_NESTING = 1000  # syntax-tree depth; LibCST parses a 1,000-deep chain in a fifth of a second
@@ -34,8 +36,7 @@ class CompileError:
 def compile_error(text: str, path: str) -> CompileError | None:
     """Why CPython refuses to compile the text, or None when it compiles."""
     try:
-        with warnings.catch_warnings():  # invalid escape sequences and the like are not ours to report
-            warnings.simplefilter("ignore")
+        with _quietly():
             compile(text, path, "exec", dont_inherit=True)  # bytecode: cheaper than building AST objects
     except SyntaxError as error:
         line = error.lineno or 1
@@ -55,7 +56,8 @@ def too_complex(text: str) -> str | None:
     if len(text) > MAX_CHARACTERS:
         return f"over {MAX_CHARACTERS:,} characters"
     try:
-        tree = ast.parse(text)
+        with _quietly():
+            tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "Python's compiler cannot read it"
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
@@ -65,3 +67,11 @@ def too_complex(text: str) -> str | None:
             return f"code nested more than {MAX_NESTING} deep"
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return None
+
+
+@contextmanager
+def _quietly() -> Iterator[None]:
+    """Invalid escape sequences and the like are not ours to report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

@@ -19,6 +19,7 @@ from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import SourceError
 from bnlint.files import read_source
 from bnlint.paths import display_path
+from bnlint.positions import split_lines
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.project.index import ProjectIndex
 from bnlint.semantics.syntax import walk
@@ -103,7 +104,7 @@ def _with_established(result: FileResult, found: list[Diagnostic], config: Confi
     kept, _ = Suppressions.from_text(source.text).apply(new, result.path)
     if not kept:
         return result
-    lines = source.text.splitlines()
+    lines = split_lines(source.text)
     source_lines = dict(result.source_lines)
     for diagnostic in kept:
         if diagnostic.line <= len(lines):

@@ -49,7 +49,8 @@ class Suppressions:
         skip_file = False
         directives: dict[int, NoqaDirective] = {}
         try:
-            for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            # Universal newlines: a lone CR ends a line here as it does for LibCST.
+            for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
                 if token.type != tokenize.COMMENT:
                     continue
                 line, column = token.start

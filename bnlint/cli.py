@@ -4,10 +4,10 @@
 is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
 
 Exit status (docs/json-contract.md): 0 when nothing is at or above the fail level, 1 when
-something is (or a file could not be read, --diff has changes to show, or
---exit-non-zero-on-fix fixed something), 2 for usage, configuration and internal errors,
-which print one line on stderr (the traceback only with BNLINT_DEBUG=1). --exit-zero
-makes every 1 a 0, as in ruff.
+something is (or --diff has changes to show, or --exit-non-zero-on-fix fixed something), 2
+when a file could not be checked (unreadable, undecodable, not a regular file, too big) and
+for usage, configuration and internal errors, which print one line on stderr (the traceback
+only with BNLINT_DEBUG=1). --exit-zero makes every 1 a 0, as in ruff.
 
 Only `bnlint verify` and `bnlint check --fix --verify` run the user's code, and only in the
 worker process of bnlint.runtime (imported on demand: the static command imports neither
@@ -36,6 +36,7 @@ from bnlint import __version__
 from bnlint.config import SYNTAX_ERROR_CODE, Config, load_config
 from bnlint.diagnostics import Applicability, Diagnostic, FileResult, Severity
 from bnlint.errors import BnlintError, SourceError, UsageError
+from bnlint.lifetime import sigterm_as_interrupt
 from bnlint.registry import RuleInfo, all_rules, find_rule
 from bnlint.report import FORMATS, Report, ReportOptions, check_options, render
 from bnlint.report.full import SEVERITY_STYLES
@@ -69,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.insert(0, "check")
     try:
         args = _build_parser().parse_args(arguments)
-        return args.handler(args)
+        with sigterm_as_interrupt():
+            return args.handler(args)
     except SystemExit as exit_request:  # --help and --version
         return exit_request.code if isinstance(exit_request.code, int) else 0
     except BnlintError as error:
@@ -204,6 +206,8 @@ def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
     runtime.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
     runtime.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
                          help="time limit for loading and checking the models (default: 120)")
+    runtime.add_argument("--memory-limit", type=_positive_int, default=16384, metavar="MIB",
+                         help="address-space limit of the process that runs the models (default: 16384)")
 
 
 def _input_spec(value: str) -> str:
@@ -285,6 +289,8 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError("--verify works with --fix (and not with --diff)")
         return _fix_verified(args, fmt, report_options, config, fix_mode)
     run = lint_paths(args.paths, config, _run_options(args, fix_mode))
+    for problem in run.fix_problems:
+        print(f"bnlint: {problem}", file=sys.stderr)
     if args.show_fixes and fix_mode is FixMode.NONE:
         _print_fixes("Would fix", {result.path: Counter(d.code for d in result.diagnostics
                                                         if report_options.would_fix(d)) for result in run.results})
@@ -298,11 +304,11 @@ def _check(args: argparse.Namespace) -> int:
         return 0 if args.exit_zero or not run.diffs else 1
     if args.fix_only:
         print(f"Fixed {plural(run.fixed_count, 'issue')}.", file=sys.stderr)
-        status = int(any(result.error for result in run.results))
+        status = 2 if any(result.error for result in run.results) else 0
     else:
         status = _report(args, fmt, report_options, config, run.results, run.files_checked,
                          run.fixed_count if fix_mode is not FixMode.NONE else None)
-    return 1 if args.exit_non_zero_on_fix and fixed_any and not args.exit_zero else status
+    return 1 if args.exit_non_zero_on_fix and fixed_any and not args.exit_zero and status != 2 else status
 
 
 def _print_fixes(verb: str, fixes: dict[str, Counter[str]]) -> None:
@@ -339,7 +345,7 @@ def _add_noqa(args: argparse.Namespace, config: Config) -> int:
     directives (BN001) get none: neither is fixed by suppressing it."""
     from bnlint.engine import lint_paths
     from bnlint.files import read_source
-    from bnlint.fixes import FixMode, still_valid, write_atomically
+    from bnlint.fixes import FixMode, still_valid, write_in_place
     from bnlint.report.model import location
     from bnlint.suppression import add_noqa
 
@@ -365,11 +371,15 @@ def _add_noqa(args: argparse.Namespace, config: Config) -> int:
             shown_line, _, cell = source.locate(line, 1)
             print(f"bnlint: {location(result.path, shown_line, 1, cell)}: cannot hold a `# noqa` comment (the line "
                   "ends inside a string or with a backslash); suppress it another way", file=sys.stderr)
-        original = source.to_bytes(source.text)
-        if count and still_valid(text) and write_atomically(source.path, source.to_bytes(text), original):
-            added += count
+        if not count or not still_valid(text):
+            continue
+        problem = write_in_place(source.path, source.to_bytes(text), source.to_bytes(source.text))
+        if problem is not None:
+            print(f"bnlint: {result.path}: noqa comments not written: {problem}", file=sys.stderr)
+            continue
+        added += count
     print(f"Added {plural(added, 'noqa directive')}.", file=sys.stderr)
-    return 1 if any(result.error for result in run.results) else 0
+    return 2 if any(result.error for result in run.results) else 0
 
 
 def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config, results: list[FileResult],
@@ -378,8 +388,9 @@ def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: 
     report = Report(results, all_rules(), files_checked, fixed_count)
     with _output_stream(args.output_file) as out:
         render(fmt, report, options, out=out, err=sys.stderr)
+    if any(result.error for result in results):
+        return 2  # a file could not be checked: its findings are unknown, whatever --exit-zero says
     failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in report.diagnostics())
-    failing = failing or any(result.error for result in results)
     return 0 if args.exit_zero or not failing else 1
 
 
@@ -387,7 +398,7 @@ def _runtime_options(args: argparse.Namespace) -> VerifyOptions:
     from bnlint.runtime import VerifyOptions
 
     return VerifyOptions(args.model, tuple(args.input_shape or ()), args.framework, args.device, float(args.timeout),
-                         notebook_cells=args.notebook_cells)
+                         notebook_cells=args.notebook_cells, memory_limit_mib=args.memory_limit)
 
 
 def _verification(args: argparse.Namespace, config: Config) -> Verification:
@@ -435,7 +446,7 @@ def _fix_verified(args: argparse.Namespace, fmt: str, options: ReportOptions, co
     others were held back, then report what remains."""
     from bnlint.engine import lint_paths
     from bnlint.files import read_source
-    from bnlint.fixes import FixMode, applicable, apply_edits, still_valid, write_atomically
+    from bnlint.fixes import FixMode, FixRefused, applicable, apply_edits, write_in_place
 
     verification = _verification(args, config)
     fixed_count = 0
@@ -448,10 +459,16 @@ def _fix_verified(args: argparse.Namespace, fmt: str, options: ReportOptions, co
                       f"{_held_back_reason(diagnostic)}", file=sys.stderr)
         if not verified:
             continue
-        source = read_source(Path(result.path))
-        text, count = apply_edits(source.text, verified)
-        if still_valid(text) and write_atomically(source.path, source.to_bytes(text), source.to_bytes(source.text)):
+        try:
+            source = read_source(Path(result.path))
+            text, count = apply_edits(source.text, verified)
+            problem = write_in_place(source.path, source.to_bytes(text), source.to_bytes(source.text))
+        except (BnlintError, FixRefused) as error:
+            problem = str(error)
+        if problem is None:
             fixed_count += count
+        else:
+            print(f"bnlint: {result.path}: fixes not written: {problem}", file=sys.stderr)
     run = lint_paths(args.paths, config, _run_options(args, FixMode.NONE))
     return _report(args, fmt, options, config, run.results, run.files_checked, fixed_count)
 

@@ -31,6 +31,7 @@ import pathspec
 from bnlint import registry
 from bnlint.diagnostics import Severity
 from bnlint.errors import ConfigError, UsageError
+from bnlint.input_specs import split_spec
 from bnlint.paths import display_path
 
 if sys.version_info >= (3, 11):
@@ -370,15 +371,72 @@ def _build(table: Any, source: Path, section: str, origins: dict[str, str]) -> C
         settings["respect_gitignore"] = _checked_option(reader, "respect-gitignore", table["respect-gitignore"], True)
     if "rule-options" in table:
         settings["rule_options"] = _rule_options(reader, table["rule-options"])
+    if "verify" in table:
+        verify_inputs(table["verify"], reader.prefix)
     return Config(**settings)
+
+
+def verify_inputs(table: Any, prefix: str) -> dict[str, Any]:
+    """The inputs a `[tool.bnlint.verify]` table (`bnlint verify`'s settings) gives, as
+    `--input-shape` spellings: {"default": [...], "models": {name: [...]}}; ConfigError
+    (after `prefix`) for anything else in it."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix}verify must be a table (input-shape = [N, C, ...]), not {_describe(table)}")
+    unknown = sorted(set(table) - {"input-shape", "models"})
+    if unknown:
+        raise ConfigError(f"{prefix}verify: unknown key '{unknown[0]}'; accepted keys: input-shape, models")
+    models = table.get("models", {})
+    if not isinstance(models, dict):
+        raise ConfigError(f"{prefix}verify.models must be a table of model = input shapes, not {_describe(models)}")
+    return {"default": _input_specs(f"{prefix}verify.input-shape", table.get("input-shape", [])),
+            "models": {name: _input_specs(f"{prefix}verify.models.{name}", value) for name, value in models.items()}}
+
+
+def _input_specs(where: str, value: Any) -> list[str]:
+    """`[N, C, H, W]` (one input) or `["N,C", "h=N,H", "N,T:int"]` (several), checked."""
+    if isinstance(value, list) and value and all(type(n) is int for n in value):
+        value = [",".join(map(str, value))]
+    if not isinstance(value, list) or not all(isinstance(spec, str) for spec in value):
+        raise ConfigError(f'{where} takes [N, C, H, W] or a list of input shapes such as ["8,16", "h=8,32"], '
+                          f"not {_describe(value)}")
+    for spec in value:
+        try:
+            split_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return value
 
 
 def _per_file_ignores(reader: _TableReader, value: Any) -> Mapping[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise reader.error(f"per-file-ignores must be a table of pattern = [selectors], not {_describe(value)}")
+    for pattern in value:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+            _check_brackets(pattern)
+        except ValueError as error:
+            raise reader.error(f'per-file-ignores: invalid pattern "{pattern}": {error}') from None
     return {
         pattern: reader.selectors(f'per-file-ignores."{pattern}"', selectors) for pattern, selectors in value.items()
     }
+
+
+def _check_brackets(pattern: str) -> None:
+    """ValueError for a `[` without its `]`: git matches nothing with such a pattern, which
+    would turn the ignore off without a word (pathspec accepts it too)."""
+    position = 0
+    while position < len(pattern):
+        character = pattern[position]
+        if character == "\\":
+            position += 2
+            continue
+        if character == "[":
+            first = position + 1 + (pattern[position + 1: position + 2] in ("!", "^"))
+            closing = pattern.find("]", first + 1)
+            if closing < 0:
+                raise ValueError(f"'[' at column {position + 1} is never closed")
+            position = closing
+        position += 1
 
 
 def _fail_on(reader: _TableReader, value: Any) -> Severity:

@@ -19,6 +19,7 @@ from bnlint.diagnostics import Diagnostic, FileResult
 from bnlint.errors import SourceError
 from bnlint.files import read_source
 from bnlint.paths import display_path
+from bnlint.positions import split_lines
 from bnlint.semantics.names import imports_in_text, module_name_for
 from bnlint.semantics.project.index import ProjectIndex
 from bnlint.semantics.syntax import walk
@@ -106,7 +107,7 @@ def _with_established(result: FileResult, found: list[Diagnostic], config: Confi
     previous = [d for d in result.diagnostics if not (d.code == UNUSED_NOQA and d.line in used_lines)]
     if not kept and len(previous) == len(result.diagnostics):
         return result
-    lines = source.text.splitlines()
+    lines = split_lines(source.text)
     source_lines = dict(result.source_lines)
     for diagnostic in kept:
         if diagnostic.line <= len(lines):

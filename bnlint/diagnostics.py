@@ -6,7 +6,7 @@ stored in the result cache, so no CST nodes live in these objects.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -36,9 +36,13 @@ class Edit:
     end_line: int
     end_column: int
     content: str
+    # The text around and under the span when the edit was made (before, replaced, after):
+    # a fix is applied only where the text still reads so (bnlint.fixes.apply_edits).
+    anchor: tuple[str, str, str] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"line": self.line, "column": self.column, "end_line": self.end_line,
+                "end_column": self.end_column, "content": self.content}
 
 
 @dataclass(frozen=True)

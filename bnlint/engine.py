@@ -1,4 +1,4 @@
-"""The per-file pipeline, the process pool and the result cache.
+"""The per-file pipeline and the process pool (the result cache is bnlint.cache).
 
 discover → read → (cache hit? done) → cheap text test → parse once → model → checks →
 positions for what is reported → suppressions → FileResult. Files that cannot contain
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
 import os
-import pickle
-import warnings
+import signal
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,13 +23,17 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from bnlint import __version__, crossfile
+from bnlint.cache import ResultCache
 from bnlint.checks import Check, CheckContext, Finding, HelperUse, all_checks
+from bnlint.compiling import compile_error, too_complex
 from bnlint.config import Config, load_config
 from bnlint.diagnostics import Diagnostic, Edit, FileResult, Fix, HelperEvidence, Severity
 from bnlint.errors import SourceError
-from bnlint.files import SourceFile, discover, read_source
-from bnlint.fixes import FixMode, apply_edits, applicable, rendered_edit, still_valid, unified_diff, write_atomically
+from bnlint.files import SourceFile, discover, read_bytes, read_source
+from bnlint.fixes import FixMode, FixRefused, apply_edits, applicable, rendered_edit, unified_diff, write_in_place
+from bnlint.lifetime import die_with_parent
 from bnlint.paths import display_path
+from bnlint.positions import CodeToText, split_lines
 from bnlint.registry import rule_info
 from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.interpreter import Interpreter
@@ -63,6 +66,8 @@ class RunResult:
     files_checked: int = 0
     # Per file, the codes of the findings --fix fixed (with --diff: would fix), for --show-fixes.
     fixes: dict[str, Counter[str]] = field(default_factory=dict)
+    # One line per file whose fixes were not written, and why.
+    fix_problems: list[str] = field(default_factory=list)
 
 
 # ----- one text ------------------------------------------------------------------------------
@@ -83,16 +88,20 @@ class Linter:
     def analyse(self, text: str, path: str, file_path: Path | None = None) -> _TextFindings:
         """Findings for a text, in the text's own coordinates, before suppressions, and what
         it saw of shared helpers (see bnlint.crossfile)."""
+        syntax_errors = self._syntax_check(text, path)  # CPython first: what it rejects never reaches LibCST
+        if syntax_errors is not None:
+            return _TextFindings(syntax_errors)
         if not self._may_matter(text, file_path):
-            return _TextFindings(self._syntax_check(text, path))
+            return _TextFindings()
+        reason = too_complex(text)
+        if reason is not None:
+            raise SourceError(f"{path}: not analysed: {reason}")
         try:
             module = parse(file_path, text) if file_path is not None else cst.parse_module(text)
-        except cst.ParserSyntaxError:
+        except (cst.ParserSyntaxError, RecursionError):
             module = None
-        except RecursionError:
+        if module is None:  # CPython compiles it, LibCST cannot parse it: nothing to say about it
             return _TextFindings()
-        if module is None:
-            return _TextFindings(self._syntax_check(text, path))
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         facts = FileFacts(str(file_path) if file_path else path, module, text, module_name, is_package)
         try:
@@ -111,7 +120,7 @@ class Linter:
                 placed = _placed(finding, facts, context.helper_uses)
                 if placed is not None:
                     findings.append(placed)
-        diagnostics = _to_diagnostics(findings, module, path) if findings else []
+        diagnostics = _to_diagnostics(findings, module, path, text) if findings else []
         evidence = [self._evidence(use, facts, path) for use in context.helper_uses]
         return _TextFindings(diagnostics, [item for item in evidence if item is not None])
 
@@ -136,21 +145,15 @@ class Linter:
             return True
         return self.project is not None and self.project.imports_batch_norm(text, file_path)
 
-    def _syntax_check(self, text: str, path: str) -> list[Diagnostic]:
+    def _syntax_check(self, text: str, path: str) -> list[Diagnostic] | None:
+        """BN000 (or nothing, when it is off) for a text CPython cannot compile; None when it compiles."""
+        error = compile_error(text, path)
+        if error is None:
+            return None
         if SYNTAX_ERROR not in self.config.enabled_codes:
             return []
-        try:
-            with warnings.catch_warnings():  # invalid escape sequences and the like are not ours to report
-                warnings.simplefilter("ignore")
-                compile(text, path, "exec", dont_inherit=True)  # bytecode: cheaper than building AST objects
-        except SyntaxError as error:
-            line = error.lineno or 1
-            column = error.offset or 1
-            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error.msg}", path, line, column,
-                                error.end_lineno or line, error.end_offset or column + 1)]
-        except ValueError as error:  # null bytes
-            return [_diagnostic(SYNTAX_ERROR, f"cannot parse: {error}", path, 1, 1, 1, 1)]
-        return []
+        return [_diagnostic(SYNTAX_ERROR, error.message, path, error.line, error.column, error.end_line,
+                            error.end_column)]
 
     def lint_file(self, source: SourceFile) -> tuple[FileResult, list[Diagnostic]]:
         """The reported result (user coordinates, suppressions applied) and the kept
@@ -167,7 +170,7 @@ class Linter:
         )
         if unused and self.config.is_enabled(UNUSED_NOQA, source.path):
             kept += [unused_noqa_finding(directive) for directive in unused]
-        lines = source.text.splitlines()
+        lines = split_lines(source.text)
         for diagnostic in kept:
             shown = _relocate(diagnostic, source)
             result.diagnostics.append(shown)
@@ -181,8 +184,8 @@ class Linter:
 
     def fix_text(self, text: str, path: str, mode: FixMode, file_path: Path | None = None,
                  reported: Sequence[Diagnostic] = ()) -> tuple[str, int]:
-        """Apply fixes round after round until none is left; give up (unchanged) on doubt.
-        `reported` are the findings the run made for this text, which the first round
+        """Apply fixes round after round until none is left. FixRefused when a round's
+        edits fail a check (then none of them is to be written). `reported` are the findings the run made for this text, which the first round
         applies too: those established across files are not found by this file alone."""
         total = 0
         current = text
@@ -197,7 +200,7 @@ class Linter:
             if not fixable:
                 break
             candidate, count = apply_edits(current, fixable)
-            if count == 0 or candidate == current or not still_valid(candidate):
+            if count == 0 or candidate == current:
                 break
             current, total = candidate, total + count
         return current, total
@@ -227,25 +230,40 @@ def _diagnostic(code: str, message: str, path: str, line: int, column: int, end_
     return Diagnostic(path, line, column, end_line, end_column, code, info.name, info.severity, message, fix)
 
 
-def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str) -> list[Diagnostic]:
-    """Positions are computed only here, for files that have findings."""
+def _to_diagnostics(findings: list[Finding], module: cst.Module, path: str, text: str | None = None) -> list[Diagnostic]:
+    """Positions are computed only here, for files that have findings, in the coordinates
+    of `text` (the module's source, by default the code LibCST generates for it)."""
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    code = module.code
+    mapping = CodeToText(code, code if text is None else text)
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
-    original: str | None = None  # the module's code, generated once if a fix needs it
     for finding in findings:
         where = positions.get(finding.node)
         if where is None:
             continue
         fix = None
-        if finding.fix is not None:
-            original = original if original is not None else module.code
-            edit = rendered_edit(module, original, finding.fix.replacements, positions)
+        if finding.fix is not None and mapping.exact:
+            edit = rendered_edit(module, code, mapping.code, finding.fix.replacements, positions)
             if edit is not None:
-                fix = Fix(finding.fix.applicability, finding.fix.message, (edit,))
-        diagnostic = _diagnostic(finding.code, finding.message, path, where.start.line, where.start.column + 1,
-                                 where.end.line, where.end.column + 1, fix)
+                fix = Fix(finding.fix.applicability, finding.fix.message, (_edit_in_text(edit, mapping),))
+        line, column = mapping.position(where.start.line, where.start.column + 1)
+        end_line, end_column = mapping.position(where.end.line, where.end.column + 1)
+        diagnostic = _diagnostic(finding.code, finding.message, path, line, column, end_line, end_column, fix)
         diagnostics.setdefault((finding.code, diagnostic.line, diagnostic.column), diagnostic)
     return list(diagnostics.values())
+
+
+def _edit_in_text(edit: Edit, mapping: CodeToText) -> Edit:
+    if not mapping.dropped:
+        return edit
+    line, column = mapping.position(edit.line, edit.column)
+    end_line, end_column = mapping.position(edit.end_line, edit.end_column)
+    start, end = mapping.text.offset(line, column), mapping.text.offset(end_line, end_column)
+    assert edit.anchor is not None
+    lead, trail = len(edit.anchor[0]), len(edit.anchor[2])  # the same context, read in the text
+    text = mapping.text.text
+    anchor = (text[max(0, start - lead): start], text[start:end], text[end: end + trail])
+    return Edit(line, column, end_line, end_column, edit.content, anchor)
 
 
 def _relocate(diagnostic: Diagnostic, source: SourceFile) -> Diagnostic:
@@ -277,18 +295,15 @@ class _Job:
     digest: str
 
 
-@dataclass
-class _CacheEntry:
-    digest: str
-    dependencies: dict[str, str]  # path -> digest of project files the analysis read
-    result: FileResult
-
-
 _worker_linter: Linter | None = None
 
 
-def _init_worker(config: Config, project: ProjectIndex) -> None:
+def _init_worker(config: Config, project: ProjectIndex, parent: int) -> None:
     global _worker_linter
+    die_with_parent(parent)
+    # The parent handles Ctrl-C and SIGTERM and then ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.set_threshold(*_GC_THRESHOLDS)
     _worker_linter = Linter(config, project)
 
@@ -313,61 +328,20 @@ def _lint_job(job: _Job) -> tuple[FileResult, list[str]]:
 
 def _lint_one(linter: Linter, job: _Job) -> tuple[FileResult, list[str]]:
     try:
-        source = read_source(job.path)
+        source = read_source(job.path, job.data)
     except SourceError as error:
         return FileResult(display_path(job.path), error=str(error)), []
     if linter.project is not None:
         linter.project.loaded_files.clear()
     try:
         result, _ = linter.lint_file(source)
+    except SourceError as error:
+        return FileResult(source.display_path, error=str(error)), []
     except Exception as error:  # one file's bug must not end the whole run
         message = f"{source.display_path}: internal error ({type(error).__name__}: {error}); please report it"
         return FileResult(source.display_path, error=message), []
     dependencies = sorted(str(path) for path in linter.project.loaded_files) if linter.project else []
     return result, dependencies
-
-
-class _Cache:
-    """One pickle per configuration: {path: entry}, read at start, written at the end."""
-
-    def __init__(self, directory: Path, config: Config, enabled: bool) -> None:
-        key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
-        self.file = directory / f"results-{key}.pickle"
-        self.enabled = enabled
-        self.entries: dict[str, _CacheEntry] = {}
-        if enabled:
-            try:
-                with self.file.open("rb") as handle:
-                    self.entries = pickle.load(handle)
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-                self.entries = {}
-
-    def get(self, job: _Job, digests: dict[str, str]) -> FileResult | None:
-        entry = self.entries.get(str(job.path)) if self.enabled else None
-        if entry is None or entry.digest != job.digest:
-            return None
-        if any(digests.get(path) != digest for path, digest in entry.dependencies.items()):
-            return None
-        return entry.result
-
-    def put(self, job: _Job, result: FileResult, dependencies: list[str], digests: dict[str, str]) -> None:
-        if self.enabled and result.error is None:
-            self.entries[str(job.path)] = _CacheEntry(job.digest, {p: digests.get(p, "") for p in dependencies}, result)
-
-    def save(self) -> None:
-        if not self.enabled:
-            return
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.file.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("# created by bnlint\n*\n")
-            temporary = self.file.with_suffix(f".{os.getpid()}.tmp")
-            with temporary.open("wb") as handle:
-                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.file)
-        except OSError:
-            pass  # a read-only checkout still lints; it just is not faster next time
 
 
 def _code_fingerprint() -> str:
@@ -382,30 +356,33 @@ def _code_fingerprint() -> str:
 
 
 def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> RunResult:
-    files = discover(paths, config)
+    problems: list[tuple[str, str]] = []
+    files = discover(paths, config, problems)
+    unreadable = [FileResult(display_path(path), error=f"{display_path(path)}: {why}") for path, why in problems]
     jobs: list[_Job] = []
-    unreadable: list[FileResult] = []
     for path in files:
         try:
-            data = path.read_bytes()
-        except OSError as error:
-            unreadable.append(FileResult(display_path(path), error=f"{display_path(path)}: cannot read: {error.strerror}"))
+            data = read_bytes(path)
+        except SourceError as error:
+            unreadable.append(FileResult(display_path(path), error=str(error)))
             continue
         jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
     digests = {str(job.path): job.digest for job in jobs}
-    project = ProjectIndex(files)
-    cache = _Cache(options.cache_dir, config, options.use_cache)
+    project = ProjectIndex([job.path for job in jobs])  # what it reads of other files must be readable
+    cache_key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
+    cache = ResultCache(options.cache_dir, cache_key, options.use_cache)
+    cache.refuse_sources_inside(files)
     results: list[FileResult] = list(unreadable)
     pending: list[_Job] = []
     for job in jobs:
-        cached = cache.get(job, digests)
+        cached = cache.get(job.path, job.digest, digests)
         if cached is not None:
             results.append(cached)
         else:
             pending.append(job)
     with _fewer_collections():
         for job, (result, dependencies) in _run_jobs(pending, config, project, options):
-            cache.put(job, result, dependencies, digests)
+            cache.put(job.path, job.digest, result, {path: digests.get(path, "") for path in dependencies})
             results.append(result)
     cache.save()
     merged = crossfile.merge(results, config, project, [(job.path, job.data) for job in jobs])
@@ -418,7 +395,8 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
 def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
               options: RunOptions) -> Iterator[tuple[_Job, tuple[FileResult, list[str]]]]:
     jobs = sorted(jobs, key=lambda job: len(job.data), reverse=True)  # big files first balance the pool
-    workers = max(1, options.jobs or os.cpu_count() or 1)
+    processors = os.cpu_count() or 1
+    workers = max(1, min(options.jobs or processors, processors, len(jobs)))
     progress = _progress(len(jobs)) if options.show_progress and jobs else None
     try:
         if workers == 1 or len(jobs) < _PARALLEL_THRESHOLD:
@@ -428,10 +406,15 @@ def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
                 _advance(progress)
                 yield job, outcome
             return
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, project)) as pool:
-            for job, outcome in zip(jobs, pool.map(_lint_job, jobs, chunksize=4), strict=True):
+        pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(config, project, os.getpid()))
+        try:
+            for job, outcome in zip(jobs, pool.imap(_lint_job, jobs, chunksize=4), strict=True):
                 _advance(progress)
                 yield job, outcome
+            pool.close()
+        finally:
+            pool.terminate()  # at once when interrupted (SIGTERM, Ctrl-C): workers do not finish their files
+            pool.join()
     finally:
         if progress is not None:
             progress.stop()
@@ -462,12 +445,17 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
         if job is None or not applicable(result.diagnostics, options.fix):
             continue
         try:
-            source = read_source(job.path)
+            source = read_source(job.path, job.data)
         except SourceError:
             continue
         reported = result.diagnostics if source.notebook is None else []
         fixable = Counter(diagnostic.code for diagnostic in applicable(result.diagnostics, options.fix))
-        fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
+        try:
+            fixed_text, count = linter.fix_text(source.text, source.display_path, options.fix, job.path, reported)
+            fixed_data = source.to_bytes(fixed_text) if count else job.data
+        except (FixRefused, SourceError) as refusal:
+            run.fix_problems.append(f"{source.display_path}: fixes not applied: {refusal}")
+            continue
         if count == 0:
             continue
         if options.diff:
@@ -475,7 +463,9 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
             run.fixed_count += count
             run.fixes[result.path] = fixable
             continue
-        if not write_atomically(job.path, source.to_bytes(fixed_text), job.data):
+        problem = write_in_place(job.path, fixed_data, job.data)
+        if problem is not None:
+            run.fix_problems.append(f"{source.display_path}: fixes not written: {problem}")
             continue
         run.fixed_count += count
         updated = SourceFile(source.path, source.display_path, fixed_text, source.notebook, source.encoding)
@@ -500,7 +490,10 @@ def lint_source(source: str, path: str = "example.py", config: Config | None = N
 def fix_source(source: str, unsafe: bool = False, config: Config | None = None) -> str:
     """The source with every (safe, or also unsafe) fix applied until none is left."""
     linter = Linter(config or _default_config())
-    fixed, _ = linter.fix_text(source, "example.py", FixMode.UNSAFE if unsafe else FixMode.SAFE)
+    try:
+        fixed, _ = linter.fix_text(source, "example.py", FixMode.UNSAFE if unsafe else FixMode.SAFE)
+    except FixRefused:
+        return source
     return fixed
 
 

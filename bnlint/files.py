@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import stat
 import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,9 +46,10 @@ SKIPPED_DIRECTORIES = frozenset(
 VIRTUALENV_MARKER = "pyvenv.cfg"  # any directory holding one is a virtualenv (`env/`, `.env3/`, ...)
 
 
-def discover(paths: Sequence[str], config: Config) -> list[Path]:
-    """The .py and .ipynb files under `paths` (default "."), absolute, sorted, without duplicates."""
-    walker = _Walker(config)
+def discover(paths: Sequence[str], config: Config, problems: list[tuple[str, str]] | None = None) -> list[Path]:
+    """The .py and .ipynb files under `paths` (default "."), absolute, sorted, without duplicates.
+    Directories that cannot be listed are added to `problems` as (path, why)."""
+    walker = _Walker(config, problems if problems is not None else [])
     found: dict[str, None] = {}
     for given in paths or ["."]:
         if not os.path.lexists(given):
@@ -60,7 +62,8 @@ def discover(paths: Sequence[str], config: Config) -> list[Path]:
 class _Walker:
     """Walks directories, pruning skipped ones before descending into them."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
         self.root = os.path.abspath(config.root)
         self.exclude = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
         self.respect_gitignore = config.respect_gitignore
@@ -80,8 +83,9 @@ class _Walker:
             directory, ignores = stack.pop()
             try:
                 entries = list(os.scandir(directory))
-            except OSError:
-                continue  # an unreadable directory has nothing to lint
+            except OSError as error:
+                self.problems.append((directory, f"cannot read the directory: {error.strerror or error}"))
+                continue
             names = {entry.name for entry in entries}
             if directory != given and VIRTUALENV_MARKER in names:
                 continue
@@ -98,7 +102,7 @@ class _Walker:
                     continue
                 if is_dir:
                     stack.append((entry.path, ignores))
-                elif entry.is_file():
+                elif _is_file(entry):
                     yield entry.path
 
     def _excluded_by_config(self, path: str, is_dir: bool) -> bool:
@@ -187,6 +191,15 @@ def _git_ignored(path: str, is_dir: bool, ignores: tuple[_IgnoreFile, ...]) -> b
     return False
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """A file to lint: a regular file, or a link that cannot be followed (a loop), which
+    reading then reports. FIFOs, devices and dangling links in a tree are passed over."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
+
+
 def _skipped_by_default(name: str) -> bool:
     return name in SKIPPED_DIRECTORIES or name.endswith(".egg-info")
 
@@ -229,13 +242,38 @@ class SourceFile:
         return self.render(new_text).encode(self.encoding)
 
 
-def read_source(path: Path) -> SourceFile:
-    """Read and decode a file; SourceError with one line when that is impossible."""
+MAX_FILE_BYTES = 8 * 1024 * 1024  # bigger "source files" are generated data, not code to lint
+
+
+def read_bytes(path: Path) -> bytes:
+    """The content of a regular file of at most MAX_FILE_BYTES; SourceError otherwise (a
+    FIFO would block for ever, a link to /dev/zero never ends)."""
     shown = display_path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb", opener=_open_without_blocking) as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise SourceError(f"{shown}: not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise SourceError(f"{shown}: cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"{shown}: too large to lint (over {MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+    return data
+
+
+def _open_without_blocking(path: str, flags: int) -> int:
+    # Opening a FIFO blocks until a writer comes; O_NONBLOCK returns at once (and does
+    # not change how regular files read).
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def read_source(path: Path, data: bytes | None = None) -> SourceFile:
+    """Decode a file (read it unless `data` is given); SourceError with one line when that
+    is impossible."""
+    shown = display_path(path)
+    if data is None:
+        data = read_bytes(path)
     if path.suffix == ".ipynb":
         encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
         notebook = NotebookMap.parse(_decode(data, encoding, shown), shown)
@@ -294,8 +332,13 @@ class NotebookMap:
         except json.JSONDecodeError as error:
             position = f"line {error.lineno}, column {error.colno}"
             raise SourceError(f"{shown}: invalid notebook JSON: {error.msg} ({position})") from None
+        except RecursionError:
+            raise SourceError(f"{shown}: invalid notebook JSON: nested too deeply") from None
         if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
             raise SourceError(f"{shown}: not a Jupyter notebook (no 'cells' array)")
+        for index, cell in enumerate(document["cells"]):
+            if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+                raise SourceError(f"{shown}: not a valid notebook (cell {index + 1} is not a cell object)")
         if not _is_python(document.get("metadata")):
             return cls(raw, "")
         parts: list[str] = []
@@ -305,7 +348,7 @@ class NotebookMap:
         finder = _SourceFinder(raw)
         for index, cell in enumerate(document["cells"]):
             key_found = finder.next_source_key()
-            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            if cell["cell_type"] != "code":
                 continue
             ordinal += 1
             if not _is_python(cell.get("metadata"), cell_level=True):
@@ -359,7 +402,8 @@ class NotebookMap:
             if source != cell.source:
                 stored = document["cells"][cell.index]
                 stored["source"] = source.splitlines(keepends=True) if isinstance(stored["source"], list) else source
-        rendered = json.dumps(document, indent=_json_indent(self.raw), ensure_ascii=_ascii_only(self.raw))
+        layout = _json_layout(self.raw)
+        rendered = json.dumps(document, **layout)
         return rendered + "\n" if self.raw.endswith("\n") else rendered
 
 
@@ -474,6 +518,22 @@ def _unmask_magics(text: str, magics: tuple[str, ...]) -> str:
         if line.strip() in (_MAGIC_PLACEHOLDER, f"pass  {_MAGIC_PLACEHOLDER}"):
             lines[number] = next(originals, line)
     return "\n".join(lines)
+
+
+def _json_layout(raw: str) -> dict[str, Any]:
+    """The `json.dumps` arguments the notebook was written with: the first candidate that
+    writes the file back byte for byte, else the indentation and separators seen in it."""
+    indent = _json_indent(raw)
+    ascii_only = _ascii_only(raw)
+    document = json.loads(raw)
+    written = raw.rstrip("\n")
+    item_separators = (",", ", ") if indent is None else (",",)
+    layouts = [{"indent": indent, "separators": (item, key), "ensure_ascii": ascii_only}
+               for item in item_separators for key in (": ", ":")]
+    for layout in layouts:  # keys keep the file's order: json.loads reads them in order
+        if json.dumps(document, **layout) == written:
+            return layout
+    return layouts[0] if '": ' in raw else layouts[1]
 
 
 def _json_indent(raw: str) -> str | int | None:

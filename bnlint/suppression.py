@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, UnusedSuppression
+from bnlint.positions import LINE_BREAK
 from bnlint.registry import rule_info
 
 _CANDIDATE = re.compile(r"noqa|bnlint:", re.I)  # cheap test before tokenizing
@@ -68,7 +69,8 @@ class Suppressions:
         skip_file = False
         directives: dict[int, NoqaDirective] = {}
         try:
-            for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            # Universal newlines: a lone CR ends a line here as it does for LibCST.
+            for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
                 if token.type != tokenize.COMMENT:
                     continue
                 line, column = token.start
@@ -160,13 +162,12 @@ def add_noqa(text: str, codes_by_line: Mapping[int, Iterable[str]]) -> tuple[str
                 open_lines.update(range(token.start[0], token.end[0]))
     except (tokenize.TokenError, SyntaxError):
         return text, 0, sorted(codes_by_line)
-    lines = text.splitlines(keepends=True)
+    pieces = re.split(f"({LINE_BREAK.pattern})", text)  # lines as findings number them
+    contents, breaks = pieces[0::2], [*pieces[1::2], ""]
     added, skipped = 0, []
     for number, codes in sorted(codes_by_line.items()):
         wanted = list(dict.fromkeys(code.upper() for code in codes))
-        body = lines[number - 1]
-        content = body.rstrip("\r\n")
-        ending = body[len(content):]
+        content = contents[number - 1]
         comment = comments.get(number)
         match = _NOQA.search(comment.string) if comment is not None else None
         if match is not None and match.group("codes") is None:
@@ -183,6 +184,6 @@ def add_noqa(text: str, codes_by_line: Mapping[int, Iterable[str]]) -> tuple[str
             continue
         else:
             content = f"{content}  # noqa: {', '.join(wanted)}"
-        lines[number - 1] = content + ending
+        contents[number - 1] = content
         added += 1
-    return "".join(lines), added, skipped
+    return "".join(content + line_break for content, line_break in zip(contents, breaks, strict=True)), added, skipped

@@ -15,8 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bnlint.config import verify_inputs
 from bnlint.diagnostics import Diagnostic, FileResult
-from bnlint.errors import ConfigError, UsageError
+from bnlint.errors import UsageError
 from bnlint.files import SourceFile, read_source
 from bnlint.runtime.inputs import parse_spec
 from bnlint.runtime.isolation import RuntimeCheckError, run_worker
@@ -27,8 +28,6 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = ["RuntimeCheckError", "VerifyOptions", "Verification", "configured_inputs", "verify_results"]
-
-CONFIG_TABLE = "bnlint.verify"
 
 
 _EXTRAS_HINT = "pip install 'bnlint[torch,runtime]' (or 'bnlint[tensorflow,runtime]' for Keras)"
@@ -53,6 +52,7 @@ class VerifyOptions:
     timeout: float = 120.0
     seed: int = 0
     notebook_cells: bool = False  # run notebooks' cells up to the model (never by default)
+    memory_limit_mib: int | None = 16384  # the worker's address space (frameworks reserve a few GiB)
 
 
 @dataclass
@@ -77,29 +77,8 @@ def configured_inputs(start: Path) -> dict[str, Any] | None:
             continue
         if table is None:
             continue
-        models = table.get("models", {})
-        if set(table) - {"input-shape", "models"} or not isinstance(models, dict):
-            raise ConfigError(f"{candidate}: [tool.{CONFIG_TABLE}] takes input-shape and a models table")
-        configured = {"default": _configured_specs(candidate, "input-shape", table.get("input-shape", [])),
-                      "models": {name: _configured_specs(candidate, f"models.{name}", value)
-                                 for name, value in models.items()}}
-        return configured
+        return verify_inputs(table, f"{candidate}: [tool.bnlint] ")
     return None
-
-
-def _configured_specs(path: Path, key: str, value: Any) -> list[str]:
-    """`[N, C, H, W]` (one input) or `["N,C", "h=N,H", "N,T:int"]` (several), checked."""
-    if isinstance(value, list) and value and all(isinstance(n, int) and not isinstance(n, bool) for n in value):
-        value = [",".join(map(str, value))]
-    if not isinstance(value, list) or not all(isinstance(spec, str) for spec in value):
-        raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key} takes [N, C, H, W] or a list of input shapes "
-                          "such as [\"8,16\", \"h=8,32\"]")
-    for spec in value:
-        try:
-            parse_spec(spec)
-        except ValueError as error:
-            raise ConfigError(f"{path}: [tool.{CONFIG_TABLE}] {key}: {error}") from None
-    return value
 
 
 def model_file(spec: str, paths: list[str]) -> Path:
@@ -158,7 +137,7 @@ def verify_results(results: list[FileResult], options: VerifyOptions, configured
     request = {"files": files, "model": options.model, "model_path": str(model_path) if model_path else None,
                "inputs": list(options.inputs), "configured": configured, "framework": options.framework, "device": options.device,
                "seed": options.seed}
-    response = run_worker(request, options.timeout) if files else {"verdicts": {}, "models": []}
+    response = run_worker(request, options.timeout, options.memory_limit_mib) if files else {"verdicts": {}, "models": []}
     updated = [replace(r, diagnostics=list(r.diagnostics)) for r in results]
     for (file_index, index), verdict in skipped.items():
         updated[file_index].diagnostics[index] = replace(updated[file_index].diagnostics[index], runtime=verdict)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from bnlint.input_specs import split_spec
+
 DEFAULT_TOKENS = 2  # ids for an integer input whose vocabulary nothing names
 
 
@@ -113,16 +115,8 @@ def _shown(tree: Tree) -> str:
 
 def parse_spec(text: str) -> tuple[str | None, InputSpec]:
     """`8,3,32,32`, `8,20:int` (token ids) or `mask=8,20` → (keyword or None, spec)."""
-    name, equals, rest = text.partition("=")
-    keyword = name.strip() if equals else None
-    body = rest if equals else text
-    body, colon, kind = body.partition(":")
-    parts = [part.strip() for part in body.split(",")]
-    if (keyword is not None and not keyword.isidentifier()) or (colon and kind.strip() != "int") or not all(
-            part.isdigit() and int(part) > 0 for part in parts):
-        raise ValueError(f"expected N,C,H,W (positive integers), N,T:int for token ids, or name=N,C,... "
-                         f"for a keyword argument, not {text!r}")
-    return keyword, InputSpec(tuple(int(part) for part in parts), DEFAULT_TOKENS if colon else 0)
+    keyword, shape, tokens = split_spec(text)
+    return keyword, InputSpec(shape, DEFAULT_TOKENS if tokens else 0)
 
 
 def inputs_from_specs(texts: list[str], source: str) -> Inputs:

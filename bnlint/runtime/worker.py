@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from bnlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
-from bnlint.fixes import apply_edits, still_valid
+from bnlint.fixes import FixRefused, apply_edits
 from bnlint.runtime.backend import Backend, LayerRef, Trace
 from bnlint.runtime.inputs import Inputs
+from bnlint.runtime.isolation import limit_memory
 from bnlint.runtime.loader import (Candidate, SiteRecorder, UserCodeError, build, candidates, describe,
                                    how_to_give_inputs, load_module, load_notebook, model_inputs, named_candidate,
                                    user_frame)
@@ -221,8 +222,11 @@ class Worker:
         if any(Path(fix.path).absolute() != path for fix in fixes):
             raise ValueError("the fix is in another file than the model's factory")
         applied = [*base.applied, *fixes]
-        text, count = apply_edits(self._original(path), applied)
-        if count != len(applied) or not still_valid(text):
+        try:
+            text, count = apply_edits(self._original(path), applied)
+        except FixRefused as refusal:
+            raise ValueError(f"the fix does not apply cleanly to the source: {refusal}") from None
+        if count != len(applied):
             raise ValueError("the fix does not apply cleanly to the source")
         try:
             self.stage(f"importing {path} with the fix at line {fixes[-1].line}")
@@ -383,6 +387,7 @@ def _json_default(value: Any) -> Any:
 def main(argv: list[str]) -> int:
     request_path, result_path = Path(argv[0]), Path(argv[1])
     request = json.loads(request_path.read_text(encoding="utf-8"))
+    limit_memory(request.get("memory_limit_mib"))
     worker = Worker(request)
     try:
         result = worker.run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,35 @@ def test_forward_that_hangs_past_the_time_limit(tmp_path: Path, capsys: pytest.C
     path = _write(tmp_path, "hang.py", forward="time.sleep(3600)")
     err = _error(capsys, str(path), "--timeout", "8")
     assert "timed out after 8 s while" in err
+
+
+def test_processes_the_model_starts_end_with_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model that starts a process (which keeps the worker's output open) neither makes
+    bnlint wait out its time limit nor outlives it: the worker's process group is ended."""
+    marker = tmp_path / "child.pid"
+    path = _write(tmp_path, "spawns.py", extra=f"""
+
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "300"])
+        open({str(marker)!r}, "w").write(str(child.pid))
+    """)
+    started = time.monotonic()
+    main(["verify", "--no-cache", "--timeout", "60", str(path)])
+    assert time.monotonic() - started < 50
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_model_named_in_one_file_checks_the_findings_of_another(

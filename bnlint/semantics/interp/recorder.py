@@ -193,6 +193,9 @@ class UsageRecorder:
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
         self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
+        # The values whose ids key the tables above, kept alive: a freed value's id is reused
+        # by the next value created, which would then inherit its model, mode or call.
+        self._keys: list[object] = []
 
     @property
     def count(self) -> int:
@@ -274,6 +277,7 @@ class UsageRecorder:
 
     def _handle(self, value: Value, make: Callable[[], ModelValue]) -> ModelValue:
         if id(value) not in self.handles:
+            self._keys.append(value)
             self.handles[id(value)] = make()
         return self.handles[id(value)]
 
@@ -489,6 +493,7 @@ class UsageRecorder:
     def _switch(self, site: Site, model: ModelValue, mode: Mode, attribute: cst.Attribute) -> None:
         switch = ModeSwitch(site, model, mode, True, self.context(), attribute)
         self.facts.switches.append(switch)
+        self._keys.append(model.root)
         self.modes[id(model.root)] = (mode, switch)
 
     def bare_switch(self, receiver: Value, attribute: cst.Attribute, site: Site) -> None:
@@ -557,6 +562,7 @@ class UsageRecorder:
             node = created.node if same_file else first.node.value  # `x = torch.randn(1, 3)` ... `model(x)`
             self.facts.inputs.append(LiteralInput(event, first.value.batch, node))
         output = Tensor()
+        self._keys.append(output)
         self.tensor_models[id(output)] = model
         self.tensor_calls[id(output)] = event
         return output

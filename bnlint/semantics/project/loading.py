@@ -12,6 +12,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from bnlint.compiling import too_complex
 from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.interpreter import Interpreter
 from bnlint.semantics.interp.values import Value
@@ -96,13 +97,13 @@ class ProjectModules:
 def parse(path: Path, text: str) -> cst.Module | None:
     """Parse a file's text once per process, whether it is linted or imported by a file
     being linted (then it is usually both). Keyed by content, so an edited file is reparsed.
-    None when LibCST cannot parse it."""
+    None when LibCST cannot parse it, or should not be given it (bnlint.compiling)."""
     key = (str(path), hash(text))
     if key in _PARSED:
         _PARSED.move_to_end(key)
         return _PARSED[key]
     try:
-        module: cst.Module | None = cst.parse_module(text)
+        module: cst.Module | None = None if too_complex(text) else cst.parse_module(text)
     except cst.ParserSyntaxError:
         module = None
     _PARSED[key] = module

@@ -505,3 +505,12 @@ def test_file_results_without_errors_are_cached_and_errors_are_not(tmp_path: Pat
     again = ResultCache(tmp_path / "c", "k", True)
     assert again.get(tmp_path / "a.py", "d", {}) == FileResult("a.py")
     assert again.get(tmp_path / "b.py", "d", {}) is None
+
+
+def test_a_cached_notebook_result_keeps_where_its_findings_lie_in_the_file(tmp_path: Path) -> None:
+    result = FileResult("nb.ipynb", source_lines={(2, 4): "    nn.Conv2d(3, 64, 3),"},
+                        file_positions={(2, 4, 5): (39, 10)})
+    cache = ResultCache(tmp_path / "c", "k", True)
+    cache.put(tmp_path / "nb.ipynb", "d", result, {})
+    cache.save()
+    assert ResultCache(tmp_path / "c", "k", True).get(tmp_path / "nb.ipynb", "d", {}) == result

@@ -35,7 +35,7 @@ from bnlint.semantics.names import dotted_name, import_bindings, imports_in_text
 from bnlint.semantics.project.index import BN_TEXT, ProjectIndex
 from bnlint.semantics.project.loading import parse
 from bnlint.semantics.questions.channels import is_batch_norm
-from bnlint.semantics.syntax import children, walk
+from bnlint.semantics.syntax import children, parents, walk
 
 _TORCH_CELL_BASES = frozenset({"RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"})
 _KERAS_CELL_BASES = frozenset({
@@ -263,7 +263,8 @@ class _RecurrenceSearch:
         self.cells: dict[cst.ClassDef, Cell] = {}
 
     def run(self) -> Recurrence:
-        if not self.norms and not self._imports_batch_norm():
+        project = self.file.project
+        if not self.norms and not (project is not None and project.imports_batch_norm(self.facts.source, Path(self.facts.path))):
             return self.result  # no batch norm here, and none to call from another file
         for cls in self.file.classes.values():
             why = self.file.explicit_cell(cls)
@@ -279,18 +280,6 @@ class _RecurrenceSearch:
                 self._step_calls(loop, method, cls)
         self.result.cells = list(self.cells.values())
         return self.result
-
-    def _imports_batch_norm(self) -> bool:
-        """A name imported from a project module whose definition involves batch norm."""
-        project = self.file.project
-        if project is None:
-            return False
-        for qualname in self.file.imports.values():
-            module, _, name = qualname.rpartition(".")
-            path = project.module_path(module) if module else None
-            if path is not None and name in project.bn_names(path):
-                return True
-        return False
 
     # ----- cells ------------------------------------------------------------------------------
 
@@ -343,14 +332,12 @@ class _RecurrenceSearch:
 
     def _scope_of(self, node: cst.CSTNode) -> _Scope | None:
         """The function (and class) lexically holding a node."""
-        for cls in self.file.classes.values():
-            for method in _methods(cls):
-                if _contains(method, node):
-                    return _Scope(method, cls)
-        for function in walk(self.facts.module, into_scopes=True):
-            if isinstance(function, cst.FunctionDef) and _contains(function, node):
-                return _Scope(function, None)
-        return None
+        tree = parents(self.facts.module)
+        function = tree.enclosing(node, cst.FunctionDef)
+        if function is None:
+            return None
+        owner = tree.enclosing(function, (cst.ClassDef, cst.FunctionDef))
+        return _Scope(function, owner if isinstance(owner, cst.ClassDef) else None)
 
     # ----- time loops -------------------------------------------------------------------------
 
@@ -553,10 +540,6 @@ def _inner_statements(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(child, (cst.IndentedBlock, cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler)):
             found += _inner_statements(child)
     return found
-
-
-def _contains(outer: cst.CSTNode, node: cst.CSTNode) -> bool:
-    return any(child is node for child in walk(outer, into_scopes=True))
 
 
 def _parameters(function: cst.FunctionDef) -> list[cst.Param]:

@@ -53,7 +53,7 @@ class HelperUse:
     it out. The engine merges these across files (bnlint.crossfile)."""
 
     path: str  # the file holding the helper
-    helper: cst.FunctionDef
+    helper: cst.FunctionDef | cst.ClassDef  # a class: BN301 at the batch norm of another file's cell
     node: cst.CSTNode
     finding: Finding | None
     sufficient: bool = False  # one file's finding stands on its own (a use seen through a call)

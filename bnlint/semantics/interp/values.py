@@ -8,6 +8,7 @@ tensors carry the data-flow facts rules read: who feeds whom, through which ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -286,6 +287,15 @@ class Instance(Value):
     cls: ClassValue
     attributes: dict[str, Value] = field(default_factory=dict)
     sequence: LayerSequence | None = None  # for nn.Sequential subclasses
+
+
+@dataclass(frozen=True, eq=False)
+class ForeignInstance(Unknown):
+    """An instance of another project file's class built in model code (`self.cell =
+    BNCell(n)`): unknown to every analysis, its class looked up only when asked."""
+
+    qualname: str
+    definition: Callable[[], Value | None]
 
 
 def join(left: Value, right: Value) -> Value:

@@ -74,6 +74,11 @@ class CheckContext:
         module = loaded_module(path)
         return module.code_for_node(node) if module is not None else "…"
 
+    def seen_in_helper(self, site: Site, finding: Finding | None, sufficient: bool = False) -> None:
+        """What this file saw at a node of a helper (bnlint.crossfile merges it across files)."""
+        assert site.helper is not None
+        self.helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient))
+
 
 class Check:
     code: ClassVar[str]

@@ -255,8 +255,9 @@ class _RecurrenceSearch:
     def _scope(self, node: cst.CSTNode) -> _Scope | None:
         """The function holding a node, and the class it is a method of."""
         function = self.tree.enclosing(node, cst.FunctionDef)
-        if function is None:
-            return None
+        return self._function_scope(function) if function is not None else None
+
+    def _function_scope(self, function: cst.FunctionDef) -> _Scope:
         owner = self.tree.enclosing(function, (cst.ClassDef, cst.FunctionDef))
         return _Scope(function, owner if isinstance(owner, cst.ClassDef) else None)
 
@@ -278,9 +279,7 @@ class _RecurrenceSearch:
         function = self.tree.enclosing(call, cst.FunctionDef)
         if function is None or self.tree.enclosing(loop, cst.FunctionDef) is function:
             return _loop_variables(loop)
-        owner = self.tree.enclosing(function, (cst.ClassDef, cst.FunctionDef))
-        scope = _Scope(function, owner if isinstance(owner, cst.ClassDef) else None)
-        local = {param.name.value for param in _parameters(function)} - {scope.self_name}
+        local = {param.name.value for param in _parameters(function)} - {self._function_scope(function).self_name}
         return local | set().union(set(), *(targets for targets, _ in _assignments(function.body)))
 
 

@@ -669,7 +669,7 @@ class Interpreter(Library):
                 return used
             result = self._known_function(callee.qualname, args, call, frame)
             if result is UNKNOWN and self.project is not None and self.recorder.in_model_code:
-                return ForeignInstance(callee.qualname, lambda: self._reexported(callee))  # read only by BN301
+                return ForeignInstance(callee.qualname, lambda: self._reexported(callee), self._resolve_in)
             return result
         return self.graph.unknown_call(args, "call")
 

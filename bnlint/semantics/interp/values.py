@@ -289,13 +289,18 @@ class Instance(Value):
     sequence: LayerSequence | None = None  # for nn.Sequential subclasses
 
 
+# Evaluates a name or attribute chain where a class or function was written.
+Resolver = Callable[[cst.BaseExpression, "ClassValue | FunctionValue"], "Value"]
+
+
 @dataclass(frozen=True, eq=False)
 class ForeignInstance(Unknown):
     """An instance of another project file's class built in model code (`self.cell =
-    BNCell(n)`): unknown to every analysis, its class looked up only when asked."""
+    BNCell(n)`): unknown to every analysis, its class looked up only when asked (BN301)."""
 
     qualname: str
     definition: Callable[[], Value | None]
+    resolve: Resolver
 
 
 def join(left: Value, right: Value) -> Value:

@@ -30,12 +30,11 @@ from pathlib import Path
 
 import libcst as cst
 
-from bnlint.semantics.catalogue import layers as catalogue
 from bnlint.semantics.catalogue.layers import KERAS_ROOTS, Framework, Kind
 from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.usage import ModelValue, ModuleCall
 from bnlint.semantics.interp.values import (ClassValue, ForeignInstance, FunctionValue, Instance, Layer, LayerRef,
-                                            LayerSequence, ListValue, ModuleRef, Value)
+                                            LayerSequence, ListValue, ModuleRef, Resolver, Value)
 from bnlint.semantics.names import dotted_name
 from bnlint.semantics.project.index import BN_TEXT, ProjectIndex
 from bnlint.semantics.questions.channels import is_batch_norm
@@ -160,40 +159,43 @@ class _RecurrenceSearch:
         if norms and cls.node not in self.cells:
             self.cells[cls.node] = Cell(cls.node, cls.path, why, loop, norms)
 
-    def _norms_of_class(self, cls: ClassValue) -> tuple[Norm, ...]:
+    def _norms_of_class(self, cls: ClassValue, resolve: Resolver | None = None) -> tuple[Norm, ...]:
         """The batch norms a class builds: in its body, in the classes of its file it derives
-        from or instantiates, in the module-level helpers of its file it calls."""
+        from or instantiates, in the module-level helpers of its file it calls. `resolve`
+        reads the constructors of another file's class."""
         if cls.node in self.class_norms:
             return self.class_norms[cls.node]
         self.class_norms[cls.node] = ()  # against cycles
         found: list[Norm] = []
         for base in cls.bases:
             if isinstance(base, ClassValue) and base.path == cls.path:
-                found += self._norms_of_class(base)
+                found += self._norms_of_class(base, resolve)
         for node in walk(cls.node.body, into_scopes=True):
             if not isinstance(node, cst.Call):
                 continue
-            norm = self._norm(node, cls)
+            norm = self._norm(node, cls, resolve)
             if norm is not None:
                 found.append(norm)
             elif isinstance(node.func, cst.Name):
-                value = _lookup(cls, node.func.value)
+                value = _bound(cls, node.func.value)
                 if isinstance(value, ClassValue) and value.node is not cls.node and value.path == cls.path:
-                    found += self._norms_of_class(value)
+                    found += self._norms_of_class(value, resolve)
                 elif isinstance(value, FunctionValue) and value.module_level and value.path == cls.path:
                     found += (norm for call in walk(value.node, into_scopes=True)
-                              if isinstance(call, cst.Call) and (norm := self._norm(call, value)) is not None)
+                              if isinstance(call, cst.Call) and (norm := self._norm(call, value, resolve)))
         self.class_norms[cls.node] = tuple(dict.fromkeys(found))
         return self.class_norms[cls.node]
 
-    def _norm(self, call: cst.Call, definition: ClassValue | FunctionValue) -> Norm | None:
-        """A batch norm built by a call: one the interpreter built here, or (in another file)
-        a constructor whose name the definition's module binds to batch norm."""
-        if definition.path == self.facts.path:
+    def _norm(self, call: cst.Call, definition: ClassValue | FunctionValue, resolve: Resolver | None) -> Norm | None:
+        """A batch norm built by a call: one the interpreter built in this file, or in
+        another file a constructor that names batch norm where it was written."""
+        if definition.path == self.facts.path or resolve is None:
             layer = self.norms.get(call)
             return Norm(call, layer.spec.name) if layer is not None else None
-        spec = _layer_named(call.func, definition)
-        return Norm(call, spec.name) if spec is not None and spec.kind is Kind.BATCH_NORM else None
+        built = resolve(call.func, definition)
+        if isinstance(built, LayerRef) and built.spec.kind is Kind.BATCH_NORM:
+            return Norm(call, built.spec.name)
+        return None
 
     # ----- calls at every step of a time loop -------------------------------------------------
 
@@ -221,17 +223,14 @@ class _RecurrenceSearch:
             if isinstance(value, Layer):
                 norms += [Norm(value.node, value.spec.name)] if value.node in self.norms else []
                 continue
-            qualname = None
             if isinstance(value, ForeignInstance):
-                qualname, definition = value.qualname, value.definition()
-                if not isinstance(definition, ClassValue):
-                    continue
-                value = Instance(definition)
+                definition = value.definition()
+                if isinstance(definition, ClassValue) and _explicit_cell(definition, None) is None:
+                    self._foreign_class(call, loop, definition, fed_back, value)
+                continue
             cls = _class_of(value)
             if cls is None or _explicit_cell(cls, None) is not None:
                 continue  # reported as a cell already
-            if cls.path != self.facts.path:
-                self._foreign_class(call, loop, cls, fed_back, qualname or cls.node.name.value)
             elif fed_back:  # `h = self.cell(x_t, h)`: the class is the cell
                 self._add_cell(cls, "called at every step of a time loop", loop)
             else:  # a module applied to each step (`self.encoder(x[:, t])`)
@@ -239,13 +238,14 @@ class _RecurrenceSearch:
         if norms:
             self._add_step(call, loop, tuple(norms))
 
-    def _foreign_class(self, call: cst.Call, loop: _Loop, cls: ClassValue, fed_back: bool, qualname: str) -> None:
+    def _foreign_class(self, call: cst.Call, loop: _Loop, cls: ClassValue, fed_back: bool,
+                       instance: ForeignInstance) -> None:
         """Another file's class called at every step: a cell when its output is fed back
         (reported at its batch norms, in its file), else reported at the call."""
-        if fed_back and self._norms_of_class(cls):
+        if fed_back and self._norms_of_class(cls, instance.resolve):
             self._add_cell(cls, "called at every step of a time loop", loop)
         elif _uses_batch_norm(cls.node):
-            self.step_calls.append(StepCall(call, loop, (), qualname))
+            self.step_calls.append(StepCall(call, loop, (), instance.qualname))
 
     def _add_step(self, call: cst.Call, loop: _Loop, norms: tuple[Norm, ...]) -> None:
         self.step_calls.append(StepCall(call, loop, tuple(dict.fromkeys(norms))))
@@ -296,11 +296,7 @@ def _held(value: Value) -> Iterator[Value]:
 
 
 def _class_of(value: Value) -> ClassValue | None:
-    if isinstance(value, Instance):
-        return value.cls
-    if isinstance(value, ModelValue):
-        return value.cls
-    return None
+    return value.cls if isinstance(value, (Instance, ModelValue)) else None
 
 
 def _classes_in(value: Value) -> Iterator[ClassValue]:
@@ -310,25 +306,11 @@ def _classes_in(value: Value) -> Iterator[ClassValue]:
             yield cls
 
 
-def _lookup(definition: ClassValue | FunctionValue, name: str) -> Value | None:
-    """What a name is bound to where a definition was written."""
+def _bound(definition: ClassValue | FunctionValue, name: str) -> Value | None:
+    """What a name was bound to where a definition was written (as the interpreter evaluated it)."""
     for scope in definition.scope:
         if name in scope:
             return scope[name]
-    return None
-
-
-def _layer_named(func: cst.BaseExpression, definition: ClassValue | FunctionValue) -> catalogue.LayerSpec | None:
-    """The catalogue layer a constructor names in a definition's module (`nn.BatchNorm1d`)."""
-    name = dotted_name(func)
-    if name is None:
-        return None
-    head, _, rest = name.partition(".")
-    bound = _lookup(definition, head)
-    if isinstance(bound, LayerRef):
-        return bound.spec if not rest else None
-    if isinstance(bound, ModuleRef):
-        return catalogue.lookup(f"{bound.qualname}.{rest}" if rest else bound.qualname)
     return None
 
 

@@ -739,3 +739,48 @@ def test_a_cached_finding_follows_the_imported_cell(tmp_path: Path) -> None:
     assert cell_findings() == expected_at(CELLS)  # from the cache: the caller's evidence is kept
     (package / "cells.py").write_text(CELLS.replace("BatchNorm1d", "LayerNorm"))
     assert cell_findings() == []
+
+
+ENCODER = """\
+import torch.nn as nn
+
+
+class FrameEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+
+    def forward(self, frame):
+        return self.bn(self.conv(frame)).mean((2, 3))
+"""
+
+VIDEO = """\
+import torch.nn as nn
+
+from .encoder import FrameEncoder
+
+
+class VideoNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = FrameEncoder()
+        self.gru = nn.GRUCell(16, 16)
+
+    def forward(self, video, h):
+        for t in range(video.size(1)):
+            h = self.gru(self.encoder(video[:, t]), h)  # expect: BN301
+        return h
+"""
+
+
+def test_module_of_another_file_applied_at_every_step(tmp_path: Path) -> None:
+    package = tmp_path / "proj" / "video"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "encoder.py").write_text(ENCODER)
+    (package / "model.py").write_text(VIDEO)
+    run = lint_paths([str(package)], load_config(tmp_path), RunOptions(jobs=1, use_cache=False))
+    found = {Path(result.path).name: [(d.code, d.line) for d in result.diagnostics] for result in run.results}
+    # Its output is not fed back: no cell, so the finding is the call inside the loop.
+    assert found == {"__init__.py": [], "encoder.py": [], "model.py": expected_at(VIDEO)}

@@ -38,6 +38,7 @@ class BnInRecurrence(Check):
             loop = _loop(context, step.loop)
             yield Finding(self.code, step.call, f"{runs} runs at every step of `{loop}`: {_ADVICE}")
 
+
 def _loop(context: CheckContext, loop: cst.For | cst.While) -> str:
     if isinstance(loop, cst.For):
         return f"for {context.source(loop.target)} in {context.source(loop.iter)}"

@@ -29,8 +29,7 @@ from bnlint.semantics.interp.recorder import UsageRecorder
 from bnlint.semantics.interp.usage import USAGE_VALUES, GradContext, ModelValue, Site
 from bnlint.semantics.interp.values import (
     UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, ForeignInstance, FunctionValue, Instance, Layer,
-    LayerRef,
-    LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
+    LayerRef, LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
 )
 from bnlint.semantics.names import import_bindings
 

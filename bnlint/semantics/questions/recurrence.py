@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 
 import libcst as cst
@@ -132,12 +133,17 @@ class _RecurrenceSearch:
     def __init__(self, facts: FileFacts, norms: dict[cst.Call, Layer]) -> None:
         self.facts = facts
         self.norms = norms
-        self.tree: Parents = parents(facts.module)
         self.cells: dict[cst.ClassDef, Cell] = {}
         self.step_calls: list[StepCall] = []
         self.class_norms: dict[cst.ClassDef, tuple[Norm, ...]] = {}
         self.time_loops: dict[_Loop, bool] = {}
         self.fed_back: dict[_Loop, set[cst.Call]] = {}
+        self.variables: dict[_Loop | cst.FunctionDef, set[str]] = {}  # what changes per step, by loop or called method
+
+    @cached_property
+    def tree(self) -> Parents:
+        """The parent map, built only when a loop of model code calls a module."""
+        return parents(self.facts.module)
 
     def run(self) -> Recurrence:
         classes = {cls.node: cls for cls in self.facts.classes}
@@ -277,10 +283,14 @@ class _RecurrenceSearch:
         """The names that may differ from step to step at a call: the loop's variables, or
         in a method the loop calls (`self._step(x_t, h)`), its parameters and locals."""
         function = self.tree.enclosing(call, cst.FunctionDef)
-        if function is None or self.tree.enclosing(loop, cst.FunctionDef) is function:
-            return _loop_variables(loop)
-        local = {param.name.value for param in _parameters(function)} - {self._function_scope(function).self_name}
-        return local | set().union(set(), *(targets for targets, _ in _assignments(function.body)))
+        key = loop if function is None or self.tree.enclosing(loop, cst.FunctionDef) is function else function
+        if key not in self.variables:
+            if key is function:
+                local = {param.name.value for param in _parameters(function)} - {self._function_scope(function).self_name}
+                self.variables[key] = local | set().union(set(), *(targets for targets, _ in _assignments(function.body)))
+            else:
+                self.variables[key] = _loop_variables(loop)
+        return self.variables[key]
 
 
 # ----- what a value runs ----------------------------------------------------------------------

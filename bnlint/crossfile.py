@@ -26,7 +26,7 @@ from bnlint.semantics.syntax import walk
 from bnlint.suppression import UNUSED_NOQA, Suppressions
 
 
-def call_index(helper: cst.FunctionDef, node: cst.CSTNode) -> int | None:
+def call_index(helper: cst.FunctionDef | cst.ClassDef, node: cst.CSTNode) -> int | None:
     """The position of `node` among the calls in the helper, the same in every process."""
     calls = (child for child in walk(helper, into_scopes=True) if isinstance(child, cst.Call))
     for index, call in enumerate(calls):

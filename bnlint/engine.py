@@ -117,7 +117,7 @@ class Linter:
                 if key in reported or not self.config.is_enabled(finding.code, file_path):
                     continue
                 reported.add(key)
-                placed = _placed(finding, facts, context.helper_uses)
+                placed = _placed(finding, context)
                 if placed is not None:
                     findings.append(placed)
         diagnostics = _to_diagnostics(findings, module, path, text) if findings else []
@@ -212,15 +212,15 @@ class _TextFindings:
     helper_evidence: list[HelperEvidence] = field(default_factory=list)
 
 
-def _placed(finding: Finding, facts: FileFacts, helper_uses: list[HelperUse]) -> Finding | None:
+def _placed(finding: Finding, context: CheckContext) -> Finding | None:
     """A finding seen while following a call: kept when its site is in this file; in
     another file's module-level helper it becomes evidence that stands on its own
     (bnlint.crossfile places it there); elsewhere it cannot be placed."""
     site = finding.site
-    if site is None or site.path == facts.path:
+    if site is None or site.path == context.facts.path:
         return finding
     if site.helper is not None:
-        helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient=True))
+        context.seen_in_helper(site, finding, sufficient=True)
     return None
 
 

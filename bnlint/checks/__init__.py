@@ -53,7 +53,7 @@ class HelperUse:
     it out. The engine merges these across files (bnlint.crossfile)."""
 
     path: str  # the file holding the helper
-    helper: cst.FunctionDef
+    helper: cst.FunctionDef | cst.ClassDef  # a class: BN301 at the batch norm of another file's cell
     node: cst.CSTNode
     finding: Finding | None
     sufficient: bool = False  # one file's finding stands on its own (a use seen through a call)
@@ -73,6 +73,11 @@ class CheckContext:
             return self.facts.module.code_for_node(node)
         module = loaded_module(path)
         return module.code_for_node(node) if module is not None else "…"
+
+    def seen_in_helper(self, site: Site, finding: Finding | None, sufficient: bool = False) -> None:
+        """What this file saw at a node of a helper (bnlint.crossfile merges it across files)."""
+        assert site.helper is not None
+        self.helper_uses.append(HelperUse(site.path, site.helper, site.node, finding, sufficient))
 
 
 class Check:

@@ -7,10 +7,11 @@ from enum import Enum, auto
 
 import libcst as cst
 
-from bnlint.checks import Check, CheckContext, Finding, HelperUse, NodeFix
+from bnlint.checks import Check, CheckContext, Finding, NodeFix
 from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.catalogue.layers import Kind
+from bnlint.semantics.interp.usage import Site
 from bnlint.semantics.interp.values import Layer, Tensor
 from bnlint.semantics.questions.channels import bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis
 
@@ -42,7 +43,7 @@ class RedundantBias(Check):
                 yield finding
             elif first.helper is not None:
                 # A module-level helper is shared: what this file saw of it counts project-wide.
-                context.helper_uses.append(HelperUse(first.path, first.helper, node, finding))
+                context.seen_in_helper(Site(node, first.path, first.helper), finding)
 
     def _verdict(self, instances: list[Layer]) -> Layer | _Blocked | None:
         """The BN every observed use feeds, BLOCKED, or None when the rule does not apply

@@ -668,7 +668,7 @@ class NormRNNCell(nn.Module):
         super().__init__()
         self.ih = nn.Linear(size, size, bias=False)
         self.hh = nn.Linear(size, size, bias=False)
-        self.bn = nn.BatchNorm1d(size)
+        self.bn = nn.BatchNorm1d(size)  # expect: BN301
 
     def forward(self, x, hidden):
         return torch.tanh(self.bn(self.ih(x) + self.hh(hidden)))
@@ -702,7 +702,7 @@ class Encoder(nn.Module):
     def forward(self, x):
         h = c = x.new_zeros(x.size(0), self.size)
         for t in range(x.size(1)):
-            h = self.rnn(x[:, t], h)  # expect: BN301
+            h = self.rnn(x[:, t], h)
             h, c = self.lstm(h, (h, c))
         return h
 """
@@ -716,9 +716,10 @@ def test_cell_in_another_file(tmp_path: Path) -> None:
     (package / "model.py").write_text(MODEL)
     run = lint_paths([str(package)], load_config(tmp_path), RunOptions(jobs=1, use_cache=False))
     found = {Path(result.path).name: [(d.code, d.line) for d in result.diagnostics] for result in run.results}
-    # The explicit cell is reported in its own file, once; the plain module only its
-    # caller shows to be a cell, so it is reported at the call inside the time loop.
-    assert found == {"__init__.py": [], "cells.py": expected_at(CELLS), "model.py": expected_at(MODEL)}
+    # Both cells are reported at their batch norms, in their own file: the explicit cell by
+    # that file alone, the plain module because its caller feeds its output back; the calls
+    # of the cells are not reported again.
+    assert found == {"__init__.py": [], "cells.py": expected_at(CELLS), "model.py": []}
 
 
 def test_a_cached_finding_follows_the_imported_cell(tmp_path: Path) -> None:
@@ -729,11 +730,57 @@ def test_a_cached_finding_follows_the_imported_cell(tmp_path: Path) -> None:
     (package / "model.py").write_text(MODEL)
     options = RunOptions(jobs=1, cache_dir=tmp_path / "cache")
 
-    def model_findings() -> list[tuple[str, int]]:
+    def cell_findings() -> list[tuple[str, int]]:
         run = lint_paths([str(package)], load_config(tmp_path), options)
-        return [(d.code, d.line) for result in run.results if result.path.endswith("model.py")
+        return [(d.code, d.line) for result in run.results if result.path.endswith("cells.py")
                 for d in result.diagnostics]
 
-    assert model_findings() == expected_at(MODEL)
+    assert cell_findings() == expected_at(CELLS)
+    assert cell_findings() == expected_at(CELLS)  # from the cache: the caller's evidence is kept
     (package / "cells.py").write_text(CELLS.replace("BatchNorm1d", "LayerNorm"))
-    assert model_findings() == []
+    assert cell_findings() == []
+
+
+ENCODER = """\
+import torch.nn as nn
+
+
+class FrameEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+
+    def forward(self, frame):
+        return self.bn(self.conv(frame)).mean((2, 3))
+"""
+
+VIDEO = """\
+import torch.nn as nn
+
+from .encoder import FrameEncoder
+
+
+class VideoNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = FrameEncoder()
+        self.gru = nn.GRUCell(16, 16)
+
+    def forward(self, video, h):
+        for t in range(video.size(1)):
+            h = self.gru(self.encoder(video[:, t]), h)  # expect: BN301
+        return h
+"""
+
+
+def test_module_of_another_file_applied_at_every_step(tmp_path: Path) -> None:
+    package = tmp_path / "proj" / "video"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "encoder.py").write_text(ENCODER)
+    (package / "model.py").write_text(VIDEO)
+    run = lint_paths([str(package)], load_config(tmp_path), RunOptions(jobs=1, use_cache=False))
+    found = {Path(result.path).name: [(d.code, d.line) for d in result.diagnostics] for result in run.results}
+    # Its output is not fed back: no cell, so the finding is the call inside the loop.
+    assert found == {"__init__.py": [], "encoder.py": [], "model.py": expected_at(VIDEO)}

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import libcst as cst
 
 from bnlint.semantics.interp.usage import UsageFacts
-from bnlint.semantics.interp.values import AttributeWrite, Layer, LayerRef
+from bnlint.semantics.interp.values import AttributeWrite, ClassValue, Layer, LayerRef
 
 _Answer = TypeVar("_Answer")
 
@@ -28,6 +28,7 @@ class FileFacts:
     partials: list[LayerRef] = field(default_factory=list)
     functional_bn: list[Layer] = field(default_factory=list)
     attribute_writes: list[AttributeWrite] = field(default_factory=list)
+    classes: list[ClassValue] = field(default_factory=list)  # the classes defined here, as evaluated
     usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.interp.usage)
     complete: bool = True  # False when the step budget cut the analysis short
     derived: dict[Callable[..., Any], Any] = field(default_factory=dict, repr=False)  # see per_file

@@ -28,8 +28,8 @@ from bnlint.semantics.interp.presence import PresenceIndex
 from bnlint.semantics.interp.recorder import UsageRecorder
 from bnlint.semantics.interp.usage import USAGE_VALUES, GradContext, ModelValue, Site
 from bnlint.semantics.interp.values import (
-    UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, FunctionValue, Instance, Layer, LayerRef,
-    LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
+    UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, ForeignInstance, FunctionValue, Instance, Layer,
+    LayerRef, LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
 )
 from bnlint.semantics.names import import_bindings
 
@@ -298,6 +298,8 @@ class Interpreter(Library):
     def _define_class(self, node: cst.ClassDef, frame: Frame) -> ClassValue:
         bases = [self._eval(base.value, frame) for base in node.bases]
         cls = ClassValue(node, (frame.locals, *frame.scopes), frame.path, bases)
+        if frame.path == self.facts.path:
+            self.facts.classes.append(cls)
         body = Frame(scopes=(frame.locals, *frame.scopes), path=frame.path, depth=frame.depth)
         for statement in node.body.body:
             if isinstance(statement, cst.FunctionDef):
@@ -610,6 +612,10 @@ class Interpreter(Library):
         ]
         if isinstance(call.func, cst.Attribute):
             self.recorder.training_step(call.func, self._site(call, frame))
+        if self.recorder.in_model_loop:
+            # `self.norms[t](x)`: what the container holds (the index is rarely known).
+            held = self._eval(call.func.value, frame) if isinstance(call.func, cst.Subscript) else callee
+            self.recorder.module_call(self._site(call, frame), held)
         return self._apply(callee, args, call, frame)
 
     def _apply(self, callee: Value, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
@@ -660,7 +666,10 @@ class Interpreter(Library):
             used = self.recorder.external(callee.qualname, args, self._site(call, frame))
             if used is not None:
                 return used
-            return self._known_function(callee.qualname, args, call, frame)
+            result = self._known_function(callee.qualname, args, call, frame)
+            if result is UNKNOWN and self.project is not None and self.recorder.in_model_code:
+                return ForeignInstance(callee.qualname, lambda: self._reexported(callee), self._resolve_in)
+            return result
         return self.graph.unknown_call(args, "call")
 
     def _instantiate(self, cls: ClassValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
@@ -708,6 +717,16 @@ class Interpreter(Library):
         if ref.qualname not in self.definitions:
             self.definitions[ref.qualname] = self.project.resolve(ref.qualname, classes_only=True)
         return self.definitions[ref.qualname]
+
+    def _reexported(self, ref: ModuleRef) -> Value | None:
+        """The project class an imported name is, through re-exports (`from .cells import
+        Cell` in a package's `__init__.py`)."""
+        value = self._definition(ref)
+        for _ in range(MAX_INLINE_DEPTH):
+            if not isinstance(value, ModuleRef):
+                break
+            value = self._definition(value)
+        return value
 
     def _model_class(self, cls: Value) -> tuple[Callable[[], Presence], Framework] | None:
         """Whether a class builds models: their batch-norm presence (computed when asked)

@@ -28,6 +28,7 @@ from bnlint.semantics.interp.usage import (
     ModelCall,
     ModelValue,
     ModeSwitch,
+    ModuleCall,
     OptimizerUse,
     OptimizerValue,
     ParallelWrap,
@@ -64,6 +65,7 @@ _ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "builtins.iter", "tqdm.tq
 _TF_DATASETS = frozenset({"from_tensor_slices", "from_tensors", "from_generator", "range", "zip"})
 _LITERAL_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint", "full", "normal"})
 _KERAS_FUNCTIONAL = frozenset({"Model", "Functional"})
+_KERAS_RNN_WRAPPERS = frozenset({"RNN", "StackedRNNCells"})  # what they get as `cell` runs once per step
 _KERAS_LOADERS = frozenset({"load_model"})
 _MOVES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "share_memory", "to_empty"})
 _INFERENCE_METHODS = frozenset({"forward", "predict", "predict_on_batch", "predict_step", "__call__"})
@@ -256,6 +258,15 @@ class UsageRecorder:
         """The body of function `name` runs (a model's own `forward` is model code)."""
         return _pushed(self.functions, name)
 
+    @property
+    def in_model_loop(self) -> bool:
+        """Inside a loop of a model's own code: calls of layers and submodules are recorded."""
+        return bool(self.loops) and self.in_model_code
+
+    def module_call(self, site: Site, callee: Value) -> None:
+        """A layer or submodule called in a loop of a model's own code."""
+        self.facts.module_calls.append(ModuleCall(site, callee, self.context()))
+
     # ----- values -------------------------------------------------------------------------
 
     def model_of(self, value: Value, label: str = "model", as_model: bool = False) -> ModelValue | None:
@@ -356,6 +367,11 @@ class UsageRecorder:
         if presence is not None:
             return self._zoo_model(qualname, presence, args, call)
         if root in KERAS_ROOTS:
+            if short in _KERAS_RNN_WRAPPERS:
+                cell = _argument(args, "cells" if short == "StackedRNNCells" else "cell", 0)
+                if cell is not None:
+                    self.facts.rnn_cells.append(cell.value)
+                return None
             if short in _KERAS_FUNCTIONAL and qualname.split(".")[-2] in ("keras", "models") and args:
                 outputs = _argument(args, "outputs", 1)
                 traced = outputs.value if outputs else UNKNOWN

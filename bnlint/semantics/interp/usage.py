@@ -145,7 +145,7 @@ class Site:
 
     node: cst.CSTNode
     path: str
-    helper: cst.FunctionDef | None
+    helper: cst.FunctionDef | cst.ClassDef | None  # a class: a finding inside another file's class (BN301)
 
 
 @dataclass(eq=False)
@@ -221,6 +221,17 @@ class ModeSwitch:
     called: bool
     context: Context
     attribute: cst.Attribute  # the `model.eval` expression
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """A layer or submodule called by model code inside a loop (`self.cell(x_t, h)` in
+    `forward`): what it holds (a layer, a Sequential, a ModuleList, an instance) and the
+    loops around the call (what BN301 reads)."""
+
+    site: Site
+    callee: Value
+    context: Context
 
 
 @dataclass(frozen=True)
@@ -339,6 +350,8 @@ class UsageFacts:
     arguments: list[ModelArgument] = field(default_factory=list)
     functional: list[FunctionalModel] = field(default_factory=list)
     trainables: list[TrainableWrite] = field(default_factory=list)
+    module_calls: list[ModuleCall] = field(default_factory=list)
+    rnn_cells: list[Value] = field(default_factory=list)  # what `keras.layers.RNN(cell)` / `StackedRNNCells` got
 
     def switches_of(self, model: ModelValue) -> list[ModeSwitch]:
         root = model.root

@@ -8,6 +8,7 @@ tensors carry the data-flow facts rules read: who feeds whom, through which ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -286,6 +287,20 @@ class Instance(Value):
     cls: ClassValue
     attributes: dict[str, Value] = field(default_factory=dict)
     sequence: LayerSequence | None = None  # for nn.Sequential subclasses
+
+
+# Evaluates a name or attribute chain where a class or function was written.
+Resolver = Callable[[cst.BaseExpression, "ClassValue | FunctionValue"], "Value"]
+
+
+@dataclass(frozen=True, eq=False)
+class ForeignInstance(Unknown):
+    """An instance of another project file's class built in model code (`self.cell =
+    BNCell(n)`): unknown to every analysis, its class looked up only when asked (BN301)."""
+
+    qualname: str
+    definition: Callable[[], Value | None]
+    resolve: Resolver
 
 
 def join(left: Value, right: Value) -> Value:

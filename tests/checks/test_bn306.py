@@ -184,7 +184,7 @@ NEGATIVE = [
         """
         import torch.nn as nn
 
-        bn = nn.BatchNorm2d(64, 0.9)
+        bn = nn.BatchNorm2d(64, 0.9)  # expect: BN307 (eps, not momentum: BN306 stays silent)
         """,
         id="torch-second-positional-is-eps",
     ),

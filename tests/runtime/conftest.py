@@ -18,7 +18,7 @@ from bnlint.diagnostics import Diagnostic, Severity
 from bnlint.engine import RunOptions, lint_paths
 from bnlint.runtime import Verification, VerifyOptions, verify_results
 
-STATIC_RULES = ("BN101", "BN103", "BN302", "BN303", "BN304", "BN305", "BN306")
+STATIC_RULES = ("BN101", "BN103", "BN302", "BN303", "BN304", "BN305", "BN306", "BN307")
 _NAMES = {"BN101": "missing-eval", "BN103": "train-mode-not-restored", "BN107": "keras-inference-in-training-mode",
           "BN201": "batch-size-one", "BN301": "bn-in-recurrence", "BN302": "num-features-mismatch",
           "BN303": "bn-dimension-mismatch", "BN304": "redundant-bias", "BN305": "dropout-before-bn",

@@ -12,7 +12,9 @@ from bnlint.checks.rewrite import replace_value, with_keyword
 from bnlint.diagnostics import Applicability
 from bnlint.semantics.catalogue.layers import Kind
 from bnlint.semantics.interp.values import Layer, Tensor
-from bnlint.semantics.questions.channels import bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis
+from bnlint.semantics.questions.channels import (
+    bias_enabled, fused_activation, is_batch_norm, normalizes_other_axis, spreads_features,
+)
 
 
 class _Blocked(Enum):
@@ -59,6 +61,8 @@ class RedundantBias(Check):
                 assert isinstance(use.consumer, Layer)
                 if normalizes_other_axis(use.consumer, layer, Tensor(layer, use.via)):
                     return _Blocked.BLOCKED  # the BN's statistics run along another axis than the bias
+                if spreads_features(use.consumer, layer, use.via):
+                    return _Blocked.BLOCKED  # one BN channel holds several of the bias's values
                 norm = use.consumer
         return norm
 

@@ -213,6 +213,41 @@ POSITIVE = [
         """,
         id="vgg-style-list-built-in-a-loop",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Decoder(nn.Module):
+            def __init__(self, latent, channels):
+                super().__init__()
+                self.project = nn.Linear(latent, channels)  # expect: BN304
+                self.norm = nn.BatchNorm2d(channels)
+
+            def forward(self, z):
+                # One feature per channel: the 1x1 view keeps each bias inside its own channel.
+                return self.norm(self.project(z).view(-1, self.project.out_features, 1, 1))
+        """,
+        id="linear-viewed-as-1x1-map-same-channel-count",
+    ),
+    pytest.param(
+        """
+        import torch
+        import torch.nn as nn
+
+
+        class Head(nn.Module):
+            def __init__(self, flat_features):
+                super().__init__()
+                self.conv = nn.Conv2d(64, 8, 1)  # expect: BN304
+                self.bn = nn.BatchNorm1d(flat_features)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return self.bn(y.reshape(y.size(0), -1))  # rows of (channel, position): one bias each
+        """,
+        id="conv-reshaped-into-rows-for-bn1d",
+    ),
 ]
 
 NEGATIVE = [
@@ -456,6 +491,80 @@ NEGATIVE = [
         ])
         """,
         id="keras-bn-on-the-width-axis-does-not-cancel-the-bias",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Generator(nn.Module):
+            def __init__(self, latent_dim, img_size):
+                super().__init__()
+                self.init_size = img_size // 4
+                self.l1 = nn.Sequential(nn.Linear(latent_dim, 128 * self.init_size ** 2))
+                self.conv_blocks = nn.Sequential(nn.BatchNorm2d(128), nn.Upsample(scale_factor=2),
+                                                 nn.Conv2d(128, 3, 3, padding=1), nn.Tanh())
+
+            def forward(self, z):
+                out = self.l1(z)
+                out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+                return self.conv_blocks(out)
+        """,
+        id="gan-linear-spread-over-channels-and-positions",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+        SIZE = 7
+
+
+        class Decoder(nn.Module):
+            def __init__(self, latent):
+                super().__init__()
+                self.fc = nn.Linear(latent, 64 * SIZE * SIZE)
+                self.bn = nn.BatchNorm2d(64)
+
+            def forward(self, z):
+                return self.bn(self.fc(z).reshape(-1, 64, SIZE, SIZE))
+        """,
+        id="linear-reshaped-into-a-map-counts-known",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Linear(128, 32)
+                self.bn = nn.BatchNorm1d(32)
+
+            def forward(self, x):
+                emb = self.embed(x)
+                self.last_embedding = emb  # read by a hook / the loss
+                return self.bn(emb)
+        """,
+        id="output-kept-on-self",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Linear(128, 32)
+                self.bn = nn.BatchNorm1d(32)
+
+            def forward(self, x):
+                emb = self.embed(x)
+                out = self.bn(emb)
+                return {"logits": out, "features": [emb]}
+        """,
+        id="output-returned-inside-a-dict-and-list",
     ),
 ]
 

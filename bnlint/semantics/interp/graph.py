@@ -172,6 +172,15 @@ class LayerGraph:
         if isinstance(tensor.producer, Layer):
             tensor.producer.uses.append(Use(Op(name), tensor.via))
 
+    def consume_nested(self, value: Value, name: str) -> None:
+        """Tensors handed on inside tuples, lists and dicts (`return out, {"emb": emb}`) are
+        used by code we cannot see; the layers there are not (a helper returns its layers)."""
+        if isinstance(value, Tensor):
+            self.consume(value, name)
+        elif isinstance(value, (ListValue, DictValue)):
+            for item in value.items:
+                self.consume_nested(item, name)
+
     def escape(self, value: Value) -> None:
         """The value reaches code we cannot follow: its consumers become unknowable."""
         if isinstance(value, (Layer, LayerSequence, ListValue, DictValue, Tensor)):

@@ -242,9 +242,7 @@ class Interpreter(Library):
         elif isinstance(node, cst.Return):
             value = self._eval(node.value, frame) if node.value is not None else Const(None)
             if frame.depth == 0:  # what forward/call returns is used by code we cannot see
-                for item in value.items if isinstance(value, ListValue) else [value]:
-                    if isinstance(item, Tensor):
-                        self.graph.consume(item, "return")
+                self.graph.consume_nested(value, "return")
             frame.returns.append(value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             for local, qualname in import_bindings(node, self.facts.module_name, self.facts.is_package):
@@ -280,6 +278,8 @@ class Interpreter(Library):
         elif isinstance(target, cst.Attribute):
             owner = self._eval(target.value, frame)
             if isinstance(owner, Instance):
+                if isinstance(value, Tensor):  # kept for other methods or hooks to read
+                    self.graph.consume(value, "attribute")
                 owner.attributes[target.attr.value] = value
             else:
                 self.recorder.attribute_write(owner, target.attr.value, value, self._site(target, frame))

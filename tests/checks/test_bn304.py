@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_matches_markers
+from bnlint.engine import fix_source, lint_source
+
+from .conftest import assert_matches_markers, dedent
 
 CODE = "BN304"
 
@@ -248,6 +250,110 @@ POSITIVE = [
         """,
         id="conv-reshaped-into-rows-for-bn1d",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def make_layers(cfg, batch_norm=False):
+            layers = []
+            in_channels = 3
+            for v in cfg:
+                if v == "M":
+                    layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+                else:
+                    conv2d = nn.Conv2d(in_channels, v, kernel_size=3, padding=1)  # expect: BN304
+                    if batch_norm:
+                        layers += [conv2d, nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                    else:
+                        layers += [conv2d, nn.ReLU(inplace=True)]
+                    in_channels = v
+            return nn.Sequential(*layers)
+        """,
+        id="torchvision-vgg-bn-only-in-one-branch",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_block(cin, cout, use_bn=True):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]  # expect: BN304
+            if use_bn:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.ReLU())
+            return nn.Sequential(*layers)
+        """,
+        id="bn-appended-only-when-enabled",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+
+
+        def build(use_bn: bool) -> keras.Sequential:
+            model = keras.Sequential()
+            model.add(keras.layers.Dense(64))  # expect: BN304
+            if use_bn:
+                model.add(keras.layers.BatchNormalization())
+            model.add(keras.layers.ReLU())
+            return model
+        """,
+        id="keras-bn-added-only-when-enabled",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def down(cin, cout, normalize=True):
+            layers = [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if normalize else [])  # expect: BN304
+            return nn.Sequential(*layers, nn.LeakyReLU(0.2))
+        """,
+        id="bn-in-a-conditional-list-expression",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Discriminator(nn.Module):
+            def __init__(self):
+                super().__init__()
+
+                def block(cin, cout, first_block=False):
+                    layers = []
+                    layers.append(nn.Conv2d(cin, cout, 3, padding=1))  # expect: BN304
+                    if not first_block:
+                        layers.append(nn.BatchNorm2d(cout))
+                    layers.append(nn.LeakyReLU(0.2))
+                    return layers
+
+                self.model = nn.Sequential(*block(3, 64, first_block=True), *block(64, 128))
+
+            def forward(self, x):
+                return self.model(x)
+        """,
+        id="esrgan-negated-condition-nested-helper",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def head(cin, cout, use_bn=True):
+            layers = [nn.Linear(cin, cout)]  # expect: BN304
+            if use_bn:
+                layers.append(nn.BatchNorm1d(cout))
+            else:
+                layers.append(nn.Dropout(0.1))
+            layers.append(nn.ReLU())
+            for _ in range(2):
+                layers.append(nn.Identity())
+            return nn.Sequential(*layers)
+        """,
+        id="dropout-in-the-else-branch",
+    ),
 ]
 
 NEGATIVE = [
@@ -373,28 +479,6 @@ NEGATIVE = [
     ),
     pytest.param(
         """
-        import torch.nn as nn
-
-
-        def make_layers(cfg, batch_norm=False):
-            layers = []
-            in_channels = 3
-            for v in cfg:
-                if v == "M":
-                    layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
-                else:
-                    conv2d = nn.Conv2d(in_channels, v, kernel_size=3, padding=1)
-                    if batch_norm:
-                        layers += [conv2d, nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-                    else:
-                        layers += [conv2d, nn.ReLU(inplace=True)]
-                    in_channels = v
-            return nn.Sequential(*layers)
-        """,
-        id="torchvision-vgg-bn-only-in-one-branch",
-    ),
-    pytest.param(
-        """
         from tensorflow.keras import layers
 
 
@@ -434,35 +518,6 @@ NEGATIVE = [
                 return self.act(x)
         """,
         id="conditional-bn-keeps-the-bias-needed",
-    ),
-    pytest.param(
-        """
-        import torch.nn as nn
-
-
-        def conv_block(cin, cout, use_bn=True):
-            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
-            if use_bn:
-                layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.ReLU())
-            return nn.Sequential(*layers)
-        """,
-        id="bn-appended-only-when-enabled",
-    ),
-    pytest.param(
-        """
-        from tensorflow import keras
-
-
-        def build(use_bn: bool) -> keras.Sequential:
-            model = keras.Sequential()
-            model.add(keras.layers.Dense(64))
-            if use_bn:
-                model.add(keras.layers.BatchNormalization())
-            model.add(keras.layers.ReLU())
-            return model
-        """,
-        id="keras-bn-added-only-when-enabled",
     ),
     pytest.param(
         """
@@ -577,3 +632,64 @@ def test_reports_bias_at_producer_constructor(source: str) -> None:
 @pytest.mark.parametrize("source", NEGATIVE)
 def test_does_not_report(source: str) -> None:
     assert_matches_markers(source, CODE, flagged=False)
+
+
+CONDITIONAL_FIXES = [
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, normalize=True):
+            layers = [nn.Linear(cin, cout)]
+            if normalize:
+                layers.append(nn.BatchNorm1d(cout))
+            return layers
+
+
+        model = nn.Sequential(*block(8, 16, normalize=False), *block(16, 32), nn.ReLU())
+        """,
+        "nn.Linear(cin, cout, bias=not normalize)",
+        id="append-under-if",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, first=False):
+            return [nn.Conv2d(cin, cout, 3, bias=True)] + ([] if first else [nn.BatchNorm2d(cout)])
+
+
+        features = nn.Sequential(*block(3, 16, first=True), nn.ReLU(), *block(16, 32), nn.ReLU())
+        """,
+        "nn.Conv2d(cin, cout, 3, bias=first)",
+        id="bn-on-the-else-side-explicit-bias",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "fixed_call"), CONDITIONAL_FIXES)
+def test_conditional_fix_is_the_condition_itself(before: str, fixed_call: str) -> None:
+    before = dedent(before)
+    fixed = fix_source(before, unsafe=True)
+    assert fixed_call in fixed
+    assert fix_source(fixed, unsafe=True) == fixed, "not idempotent"
+    assert CODE not in {d.code for d in lint_source(fixed)}
+
+
+def test_conditional_bn_whose_test_is_not_a_parameter_gets_no_fix() -> None:
+    source = dedent("""
+        import torch.nn as nn
+
+
+        def stack(widths):
+            layers = []
+            for index, width in enumerate(widths):
+                layers.append(nn.Linear(width, width))
+                if index < len(widths) - 1:
+                    layers.append(nn.BatchNorm1d(width))
+            return nn.Sequential(*layers)
+        """)
+    (finding,) = [d for d in lint_source(source) if d.code == CODE]
+    assert finding.fix is None and "index < len(widths) - 1" in finding.message

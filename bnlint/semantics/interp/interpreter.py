@@ -97,9 +97,11 @@ class Interpreter(Library):
 
     # ----- statements ---------------------------------------------------------------------
 
-    def _branches(self, frame: Frame, bodies: list[Callable[[Frame], None]]) -> None:
+    def _branches(self, frame: Frame, bodies: list[Callable[[Frame], None]],
+                  test: cst.BaseExpression | None = None) -> None:
         """Run alternative bodies from the same state and join what they bound: locals, and
-        the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
+        the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`).
+        `test` is the condition of an `if`: the first body runs when it holds."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
         modes = self.recorder.branches()
@@ -111,6 +113,8 @@ class Interpreter(Library):
                 instance.attributes.clear()
                 instance.attributes.update(before)
             self.body_count += 1
+            if test is not None:
+                self.graph.conditions[self.body_count] = (test, not branches)
             self.graph.bodies.append(self.body_count)
             try:
                 body(branch)
@@ -174,7 +178,7 @@ class Interpreter(Library):
                 elif node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
-            self._branches(frame, [body, other])
+            self._branches(frame, [body, other], node.test)
         elif isinstance(node, (cst.For, cst.While)):
             iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
@@ -502,7 +506,7 @@ class Interpreter(Library):
             return UNKNOWN
         if isinstance(node, cst.IfExp):
             self._eval(node.test, frame)
-            return join(self._eval(node.body, frame), self._eval(node.orelse, frame))
+            return self._conditional(node, self._eval(node.body, frame), self._eval(node.orelse, frame))
         if isinstance(node, cst.Subscript):
             return self._subscript(node, frame)
         if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
@@ -520,6 +524,20 @@ class Interpreter(Library):
             self._assign(node.target, value, frame)
             return value
         return UNKNOWN
+
+    def _conditional(self, node: cst.IfExp, body: Value, orelse: Value) -> Value:
+        """`x if test else y`; of two lists, one list whose items each side adds are
+        optional (`[conv] + ([bn] if use_bn else [])`), like items appended under an `if`."""
+        if not (isinstance(body, ListValue) and isinstance(orelse, ListValue)):
+            return join(body, orelse)
+        items: list[Value] = []
+        optional: list[tuple[int, ...]] = []
+        for side, holds in ((body, True), (orelse, False)):
+            self.body_count += 1
+            self.graph.conditions[self.body_count] = (node.test, holds)
+            items += side.items
+            optional += [(self.body_count, *group) for group in side.optional]
+        return ListValue(items, optional, len(self.graph.bodies))
 
     def _subscript(self, node: cst.Subscript, frame: Frame) -> Value:
         base = self._eval(node.value, frame)

@@ -173,10 +173,16 @@ class Op(Value):
 
 @dataclass
 class Use:
-    """One place a layer's output was consumed: by `consumer`, after shape-only `via` ops."""
+    """One place a layer's output was consumed: by `consumer`, after shape-only `via` ops.
+
+    In a container built under conditions (`if normalize: layers.append(bn)`), `present`
+    holds the alternative bodies that added the consumer, and `absent` the body whose
+    items the output skipped when that body did not run."""
 
     consumer: Layer | Op
     via: tuple[str, ...]
+    present: tuple[int, ...] = ()
+    absent: int | None = None
 
 
 @dataclass(eq=False)

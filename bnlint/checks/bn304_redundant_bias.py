@@ -56,6 +56,8 @@ class RedundantBias(Check):
         only then), BLOCKED, or None when the rule does not apply (no bias) or no use was seen."""
         norm, condition = None, None
         for layer in instances:
+            if not layer.uses and not layer.escaped:
+                continue  # a helper's standalone run: only its calls show what the layer feeds
             if bias_enabled(layer) is not True or fused_activation(layer):
                 return None
             if layer.escaped:

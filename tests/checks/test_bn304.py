@@ -354,6 +354,41 @@ POSITIVE = [
         """,
         id="dropout-in-the-else-branch",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class ConvBNAct(nn.Sequential):
+            def __init__(self, cin, cout, with_bn=True):
+                super().__init__()
+                self.add_module("conv", nn.Conv2d(cin, cout, 3, padding=1))  # expect: BN304
+                if with_bn:
+                    self.add_module("bn", nn.BatchNorm2d(cout))
+                self.add_module("act", nn.ReLU())
+        """,
+        id="add-module-bn-under-a-condition",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_layer(cin, cout, **kwargs):
+            return nn.Conv2d(cin, cout, 3, **kwargs)  # expect: BN304
+
+
+        class Stem(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(conv_layer(3, 16, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                                          conv_layer(16, 32, stride=2), nn.BatchNorm2d(32))
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+        id="kwargs-wrapper-no-call-passes-bias",
+    ),
 ]
 
 NEGATIVE = [
@@ -620,6 +655,25 @@ NEGATIVE = [
                 return {"logits": out, "features": [emb]}
         """,
         id="output-returned-inside-a-dict-and-list",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_layer(cin, cout, **kwargs):
+            return nn.Conv2d(cin, cout, 3, **kwargs)
+
+
+        class Stem(nn.Module):
+            def __init__(self, options):
+                super().__init__()
+                self.body = nn.Sequential(conv_layer(3, 16, **options), nn.BatchNorm2d(16), nn.ReLU())
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+        id="kwargs-wrapper-called-with-unknown-options",
     ),
 ]
 

@@ -428,15 +428,24 @@ class Interpreter(Library):
                       function.node.params.kwonly_params]
         bound: dict[str, Value] = {}
         position = 0
+        named = {param.name.value for param, _ in params}
+        extra: DictValue | None = DictValue([], []) if function.node.params.star_kwarg is not None else None
         for arg in args:
             if arg.star:
                 self.graph.escape(arg.value)
+                extra = None  # `**options` passed on: the keywords are unknown
                 continue
-            if arg.keyword is not None:
+            if arg.keyword is not None and arg.keyword not in named and extra is not None:
+                extra.items.append(arg.value)  # gathered by `**kwargs`, known by name
+                extra.keys.append(arg.keyword)
+            elif arg.keyword is not None:
                 bound[arg.keyword] = arg.value
             elif position < len(positional):
                 bound[positional[position].name.value] = arg.value
                 position += 1
+        star_kwarg = function.node.params.star_kwarg
+        if isinstance(star_kwarg, cst.Param) and extra is not None:
+            bound[star_kwarg.name.value] = extra
         for param, skip in params:
             if skip:
                 continue

@@ -29,7 +29,7 @@ from bnlint.semantics.interp.recorder import UsageRecorder
 from bnlint.semantics.interp.usage import USAGE_VALUES, GradContext, ModelValue, Site
 from bnlint.semantics.interp.values import (
     UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, FunctionValue, Instance, Layer, LayerRef,
-    LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
+    LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Settings, Tensor, Unknown, Value, as_count, join,
 )
 from bnlint.semantics.names import import_bindings
 
@@ -65,6 +65,8 @@ class Interpreter(Library):
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
         self.project_values: dict[tuple[str, bool], Value | None] = {}
         self.definitions: dict[str, Value | None] = {}
+        self.settings: dict[int, Settings] = {}  # configuration classes' float defaults, by class node
+        self.imported_classes: dict[str, Value | None] = {}
         self.graph = LayerGraph(facts)
         self.body_count = 0  # alternative bodies entered so far: each gets an id (LayerGraph.bodies)
         self.presence = PresenceIndex(self._resolve_in, self._definition, self._bases)
@@ -368,10 +370,46 @@ class Interpreter(Library):
             default = self._eval(param.default, frame) if param.default is not None else None
             if tensors and default is None:
                 value: Value = Tensor()
+            elif default is None and param.annotation is not None:
+                value = self._settings(param.annotation.annotation, function) or Param(param.name.value, None)
             else:
                 value = Param(param.name.value, default)
             frame.locals[param.name.value] = value
         self._run_body(function, frame)
+
+    def _settings(self, annotation: cst.BaseExpression, function: FunctionValue) -> Settings | None:
+        """A parameter annotated with a project class that builds no model (a configuration
+        class, in this file or another): its fields' float defaults, from dataclass-style
+        class attributes and from `self.<field> = <parameter>` in its `__init__`."""
+        cls = self._resolve_in(annotation, function)
+        if isinstance(cls, ModuleRef) and self.project is not None:
+            if cls.qualname not in self.imported_classes:  # any class: a configuration builds no layer
+                self.imported_classes[cls.qualname] = self.project.resolve(cls.qualname, constant=True)
+            cls = self.imported_classes[cls.qualname]
+        if not isinstance(cls, ClassValue) or self.presence.framework(cls) is not None:
+            return None
+        key = id(cls.node)
+        if key not in self.settings:
+            instance = Instance(cls)
+            self.settings[key] = Settings({})  # a class whose __init__ needs itself gets nothing
+            init = self._class_member(cls, "__init__")
+            if isinstance(init, FunctionValue):
+                bound = FunctionValue(init.node, init.scope, init.path, bound_self=instance)
+                self._invoke(bound, [], cst.Call(func=annotation), MAX_INLINE_DEPTH - 1)
+            fields = dict(self._class_fields(cls))
+            fields.update(instance.attributes)
+            self.settings[key] = Settings({name: value for name, value in fields.items()
+                                           if isinstance(value, Const) and isinstance(value.value, float)})
+        return self.settings[key]
+
+    def _class_fields(self, cls: ClassValue, seen: frozenset[int] = frozenset()) -> dict[str, Value]:
+        """Class-body bindings, the base classes' first (a subclass's own override them)."""
+        fields: dict[str, Value] = {}
+        for base in self._bases(cls):
+            if isinstance(base, ClassValue) and id(base.node) not in seen:
+                fields.update(self._class_fields(base, seen | {id(cls.node)}))
+        fields.update(cls.attributes)
+        return fields
 
     def _params(self, function: FunctionValue) -> list[tuple[cst.Param, bool]]:
         params = function.node.params
@@ -590,6 +628,8 @@ class Interpreter(Library):
             return self._attribute(base.default, name)
         if isinstance(base, ModelValue):
             return self.recorder.attribute(base, name)
+        if isinstance(base, Settings):
+            return base.fields.get(name, UNKNOWN)
         if isinstance(base, (Tensor, ListValue, LayerSequence, Super, DictValue)):
             return BoundMethod(base, name)
         return UNKNOWN

@@ -286,6 +286,15 @@ class ClassValue(Value):
 
 
 @dataclass(eq=False)
+class Settings(Value):
+    """A configuration object received as an annotated parameter (`config: EfficientNetConfig`):
+    the float defaults its class gives its fields. Only floats (momenta, eps): channel
+    counts in a configuration are set per checkpoint, so their defaults prove nothing."""
+
+    fields: dict[str, Value]
+
+
+@dataclass(eq=False)
 class Instance(Value):
     """`self` inside a class's methods, or an instance of a project class."""
 

@@ -720,6 +720,30 @@ CONDITIONAL_FIXES = [
         "nn.Conv2d(cin, cout, 3, bias=first)",
         id="bn-on-the-else-side-explicit-bias",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, first_block=False):
+            layers = []
+            layers.append(nn.Conv2d(cin, cout, 3, padding=1))
+            if not first_block:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2))
+            return layers
+
+
+        layers = []
+        cin = 3
+        for index, cout in enumerate([64, 128, 256]):
+            layers.extend(block(cin, cout, first_block=(index == 0)))
+            cin = cout
+        critic = nn.Sequential(*layers)
+        """,
+        "nn.Conv2d(cin, cout, 3, padding=1, bias=first_block)",
+        id="helper-list-extended-in-a-loop",
+    ),
 ]
 
 

@@ -105,6 +105,16 @@ class LayerGraph:
         target.items[position:position] = items
         target.optional[position:position] = [group] * len(items)
 
+    def extend_list(self, target: ListValue, value: Value) -> None:
+        """`layers += block(...)` / `layers.extend(block(...))`: the items a list brings keep
+        the bodies that may have left them out (`if normalize: layers.append(bn)` in `block`)."""
+        if not isinstance(value, ListValue):
+            self.add_to_list(target, self.items_of(value))
+            return
+        group = self.optional_group(target.depth)
+        target.items.extend(value.items)
+        target.optional.extend((*group, *bodies) for bodies in value.optional)
+
     def extend_sequence(self, sequence: LayerSequence, items: list[tuple[Value, tuple[int, ...]]]) -> None:
         """Feed items one after another. When an optional group of items ends (the body of
         an if or loop that added them), what came before the group may flow on directly

@@ -236,7 +236,7 @@ class Interpreter(Library):
             current = self._eval(node.target, frame)
             operand = self._eval(node.value, frame)
             if isinstance(current, ListValue) and isinstance(node.operator, cst.AddAssign):
-                self.graph.add_to_list(current, self.graph.items_of(operand))
+                self.graph.extend_list(current, operand)
                 return
             self._assign(node.target, self._binary(current, operand, node.operator), frame)
         elif isinstance(node, cst.Expr):

@@ -25,8 +25,15 @@ class EpsAsMomentum(Check):
         for site in batch_norm_arguments(context.facts, ("eps", "epsilon")):
             channel_count = self._is_channel_count(site)
             eps = as_number(site.value)
-            if channel_count or (eps is not None and eps >= SMALLEST_IMPLAUSIBLE_EPS):
+            if channel_count or (eps is not None and eps >= SMALLEST_IMPLAUSIBLE_EPS and not self._deliberate(site)):
                 yield self._finding(site, eps, channel_count)
+
+    @staticmethod
+    def _deliberate(site: ArgumentSite) -> bool:
+        """`BatchNormalization(momentum=0.9, epsilon=1.0)`: both slots named by the author, so
+        the eps is no momentum put in the wrong place (a numerics test's round number)."""
+        arg = site.anchor
+        return isinstance(arg, cst.Arg) and arg.keyword is not None and "momentum" in site.arguments
 
     @staticmethod
     def _is_channel_count(site: ArgumentSite) -> bool:

@@ -143,6 +143,15 @@ NEGATIVE = [
         """,
         id="keras-usual",
     ),
+    pytest.param(
+        """
+        import tensorflow as tf
+
+        # A numerics test: both slots named, eps=1 keeps the expected values round.
+        bn = tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1.0, name="bn")
+        """,
+        id="near-miss-both-slots-named-by-the-author",
+    ),
 ]
 
 
@@ -171,7 +180,7 @@ def test_channel_count_names_no_momentum() -> None:
 FIXES = [
     pytest.param("nn.BatchNorm2d(128, 0.8)", "nn.BatchNorm2d(128, momentum=0.2)", id="keras-momentum-ported"),
     pytest.param("nn.BatchNorm1d(64, eps=0.1)", "nn.BatchNorm1d(64, momentum=0.1)", id="torch-momentum"),
-    pytest.param("nn.BatchNorm2d(64, eps=0.9, momentum=0.01)", "nn.BatchNorm2d(64, momentum=0.01)",
+    pytest.param("nn.BatchNorm2d(64, 0.9, momentum=0.01)", "nn.BatchNorm2d(64, momentum=0.01)",
                  id="momentum-already-given"),
     pytest.param("nn.BatchNorm2d(64, eps=3,\n)", "nn.BatchNorm2d(64,\n)", id="not-a-momentum-trailing-comma"),
     pytest.param("nn.BatchNorm2d(\n    64,\n    0.8,  # ported\n)",

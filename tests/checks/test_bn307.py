@@ -9,7 +9,7 @@ import pytest
 from bnlint.diagnostics import Applicability
 from bnlint.engine import fix_source, lint_source
 
-from .conftest import assert_matches_markers, dedent
+from .conftest import assert_matches_markers, dedent, lint_package, package_markers
 
 CODE = "BN307"
 
@@ -221,3 +221,21 @@ def test_fix_is_unsafe() -> None:
 def test_no_fix_where_moving_the_value_is_not_local(source: str) -> None:
     (finding,) = [d for d in lint_source(source) if d.code == CODE]
     assert finding.fix is None
+
+
+def test_constant_from_another_file_in_the_eps_slot(tmp_path) -> None:
+    modules = {
+        "defaults": """
+            BN_MOMENTUM = 0.9
+            """,
+        "blocks": """
+            import torch.nn as nn
+
+            from .defaults import BN_MOMENTUM
+
+
+            def conv_bn(cin, cout):
+                return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout, BN_MOMENTUM))  # expect: BN307
+            """,
+    }
+    assert lint_package(tmp_path, modules, {CODE}) == package_markers(modules)

@@ -17,3 +17,12 @@ def build_classifier(num_classes: int = 10) -> keras.Model:
     x = layers.BatchNormalization()(x)
     outputs = layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs)
+
+
+def build_embedding_head(units: int = 128) -> keras.Sequential:
+    """A head whose author meant a momentum: epsilon=0.99 barely normalizes."""
+    return keras.Sequential([
+        layers.Dense(units, use_bias=False),
+        layers.BatchNormalization(epsilon=0.99),
+        layers.ReLU(),
+    ])

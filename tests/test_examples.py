@@ -25,6 +25,8 @@ EXPECTED = {
     ("keras_functional.py", None, 9, "BN304"),  # Conv2D with its default bias before BN
     ("keras_functional.py", None, 13, "BN306"),  # BatchNormalization(momentum=0.1)
     ("keras_functional.py", None, 17, "BN305"),  # BN right after Dropout(0.3)
+    ("keras_functional.py", None, 26, "BN307"),  # BatchNormalization(epsilon=0.99), meant as a momentum
+    ("gan_generator.py", None, 14, "BN307"),  # BatchNorm1d(out_feat, 0.8): eps=0.8, ported from Keras
     ("keras_subclassed.py", None, 11, "BN302"),  # default axis=-1 on channels_first data
     ("keras_subclassed.py", None, 13, "BN304"),  # Dense(128) feeding fc_bn in call()
     ("maxvit_block.py", None, 9, "BN306"),  # partial(nn.BatchNorm2d, momentum=0.99)

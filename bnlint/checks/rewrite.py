@@ -82,3 +82,15 @@ def training_fix(call: ModelCall, value: bool) -> NodeFix:
     node = call.site.node
     assert isinstance(node, cst.Call)  # keras_calls yields calls
     return NodeFix(Applicability.SAFE, f"Pass training={value}", ((node, with_keyword(node, "training", str(value))),))
+
+
+def without_argument(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """The call without `arg`; the argument before it takes over its comma, so a trailing
+    comma and the layout before `)` stay as written."""
+    args = list(call.args)
+    index = args.index(arg)
+    if index > 0 and index == len(args) - 1:
+        args[index - 1] = args[index - 1].with_changes(comma=arg.comma,
+                                                       whitespace_after_arg=arg.whitespace_after_arg)
+    del args[index]
+    return call.with_changes(args=args)

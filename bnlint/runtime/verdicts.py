@@ -8,6 +8,7 @@ serves PyTorch and Keras alike."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -425,6 +426,66 @@ def verify_momentum(subject: Subject) -> Verdict:
     fixed_fraction = fixed_running[0] / means[0]
     verdict.numbers["batch_weight_after_fix"] = fixed_fraction
     verdict.fix_verified = abs(fixed_fraction - (1.0 - fraction)) < 1e-3
+    return verdict
+
+
+# ----- BN307: an eps far too large to be an epsilon -------------------------------------------
+
+
+def _eps_parameter(norm: Any) -> str:
+    return "epsilon" if hasattr(norm, "epsilon") else "eps"  # Keras' name, else torch's
+
+
+def _default_eps(norm: Any) -> float | None:
+    """The eps the layer's class uses when none is given, read from its signature."""
+    parameter = inspect.signature(type(norm)).parameters.get(_eps_parameter(norm))
+    default = parameter.default if parameter is not None else None
+    return float(default) if isinstance(default, (int, float)) else None
+
+
+def _normalized_variance(x: np.ndarray, eps: float, channel_axis: int) -> float:
+    """The mean per-channel variance of `(x - mean) / sqrt(var + eps)`: 1 when eps is negligible."""
+    axes = tuple(axis for axis in range(x.ndim) if axis != channel_axis % x.ndim)
+    variance = np.var(x.astype(np.float64), axis=axes)
+    return float(np.mean(variance / (variance + eps)))
+
+
+def verify_eps(subject: Subject) -> Verdict:
+    backend = subject.backend
+    norms = [layer for layer in subject.matched if backend.is_batch_norm(layer)]
+    if not norms:
+        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built by the flagged code.")
+    norm = norms[0]
+    with subject.preserved():
+        trace = backend.trace(subject.model, subject.batch(), training=True)
+    calls = trace.calls_of(norm)
+    if not calls:
+        return _not_checkable_failure(trace) if trace.error else Verdict(
+            NOT_CHECKABLE, f"The forward pass of {subject.model_name} never calls {norm.where()}.")
+    eps, default = float(getattr(norm.handle, _eps_parameter(norm.handle))), _default_eps(norm.handle)
+    if default is None:
+        return Verdict(NOT_CHECKABLE, f"The default eps of {type(norm.handle).__name__} is unknown.")
+    x = calls[0].input
+    written = _normalized_variance(x, eps, backend.channel_axis)
+    intended = _normalized_variance(x, default, backend.channel_axis)
+    numbers: dict[str, Any] = {"eps": eps, "default_eps": default, "output_variance": written,
+                               "output_variance_default_eps": intended}
+    plot = Plot("bars", f"Variance of {norm.path}'s normalized output", {f"eps={eps:g}": [written],
+                                                                         f"eps={default:g} (default)": [intended]},
+                ylabel="variance")
+    said = (f"normalizing the input of {norm.where()} with eps={eps:g} leaves a variance of {written:.2f}, "
+            f"against {intended:.2f} with the default eps={default:g}")
+    if written >= 0.9 * intended:
+        return Verdict(NOT_REPRODUCED, f"On this input {said}: the input's variance dwarfs the eps.", numbers,
+                       plots=[plot])
+    verdict = Verdict(CONFIRMED, f"{said[0].upper()}{said[1:]}: the layer barely normalizes.", numbers, plots=[plot])
+    fixed = _fixed_model(subject, verdict)
+    if fixed is None:
+        return verdict
+    fixed_norm = subject.counterpart(fixed, norm).handle
+    after = _normalized_variance(x, float(getattr(fixed_norm, _eps_parameter(fixed_norm))), backend.channel_axis)
+    verdict.numbers["output_variance_after_fix"] = after
+    verdict.fix_verified = after >= 0.99 * intended
     return verdict
 
 

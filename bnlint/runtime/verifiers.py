@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from bnlint.runtime.training_verdicts import (verify_finetune_mode, verify_frozen_statistics,
                                               verify_per_device_statistics, verify_small_batch, verify_training_flag,
                                               verify_weight_decay)
-from bnlint.runtime.verdicts import (Subject, Verdict, verify_batch_dependence, verify_batch_of_one, verify_momentum,
-                                     verify_recurrence, verify_redundant_bias, verify_shape, verify_variance_shift)
+from bnlint.runtime.verdicts import (Subject, Verdict, verify_batch_dependence, verify_batch_of_one, verify_eps,
+                                     verify_momentum, verify_recurrence, verify_redundant_bias, verify_shape,
+                                     verify_variance_shift)
 
 
 @dataclass(frozen=True)
@@ -39,5 +40,6 @@ VERIFIERS: dict[str, Verifier] = {
     "BN304": Verifier(verify_redundant_bias, True),
     "BN305": Verifier(verify_variance_shift, True),
     "BN306": Verifier(verify_momentum, True, finds_its_layers=True),
+    "BN307": Verifier(verify_eps, True),
     "BN401": Verifier(verify_weight_decay, False, ("torch",)),
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_matches_markers
+from bnlint.engine import fix_source, lint_source
+
+from .conftest import assert_matches_markers, dedent
 
 CODE = "BN304"
 
@@ -213,6 +215,180 @@ POSITIVE = [
         """,
         id="vgg-style-list-built-in-a-loop",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Decoder(nn.Module):
+            def __init__(self, latent, channels):
+                super().__init__()
+                self.project = nn.Linear(latent, channels)  # expect: BN304
+                self.norm = nn.BatchNorm2d(channels)
+
+            def forward(self, z):
+                # One feature per channel: the 1x1 view keeps each bias inside its own channel.
+                return self.norm(self.project(z).view(-1, self.project.out_features, 1, 1))
+        """,
+        id="linear-viewed-as-1x1-map-same-channel-count",
+    ),
+    pytest.param(
+        """
+        import torch
+        import torch.nn as nn
+
+
+        class Head(nn.Module):
+            def __init__(self, flat_features):
+                super().__init__()
+                self.conv = nn.Conv2d(64, 8, 1)  # expect: BN304
+                self.bn = nn.BatchNorm1d(flat_features)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return self.bn(y.reshape(y.size(0), -1))  # rows of (channel, position): one bias each
+        """,
+        id="conv-reshaped-into-rows-for-bn1d",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def make_layers(cfg, batch_norm=False):
+            layers = []
+            in_channels = 3
+            for v in cfg:
+                if v == "M":
+                    layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+                else:
+                    conv2d = nn.Conv2d(in_channels, v, kernel_size=3, padding=1)  # expect: BN304
+                    if batch_norm:
+                        layers += [conv2d, nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                    else:
+                        layers += [conv2d, nn.ReLU(inplace=True)]
+                    in_channels = v
+            return nn.Sequential(*layers)
+        """,
+        id="torchvision-vgg-bn-only-in-one-branch",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_block(cin, cout, use_bn=True):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]  # expect: BN304
+            if use_bn:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.ReLU())
+            return nn.Sequential(*layers)
+        """,
+        id="bn-appended-only-when-enabled",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+
+
+        def build(use_bn: bool) -> keras.Sequential:
+            model = keras.Sequential()
+            model.add(keras.layers.Dense(64))  # expect: BN304
+            if use_bn:
+                model.add(keras.layers.BatchNormalization())
+            model.add(keras.layers.ReLU())
+            return model
+        """,
+        id="keras-bn-added-only-when-enabled",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def down(cin, cout, normalize=True):
+            layers = [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if normalize else [])  # expect: BN304
+            return nn.Sequential(*layers, nn.LeakyReLU(0.2))
+        """,
+        id="bn-in-a-conditional-list-expression",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Discriminator(nn.Module):
+            def __init__(self):
+                super().__init__()
+
+                def block(cin, cout, first_block=False):
+                    layers = []
+                    layers.append(nn.Conv2d(cin, cout, 3, padding=1))  # expect: BN304
+                    if not first_block:
+                        layers.append(nn.BatchNorm2d(cout))
+                    layers.append(nn.LeakyReLU(0.2))
+                    return layers
+
+                self.model = nn.Sequential(*block(3, 64, first_block=True), *block(64, 128))
+
+            def forward(self, x):
+                return self.model(x)
+        """,
+        id="esrgan-negated-condition-nested-helper",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def head(cin, cout, use_bn=True):
+            layers = [nn.Linear(cin, cout)]  # expect: BN304
+            if use_bn:
+                layers.append(nn.BatchNorm1d(cout))
+            else:
+                layers.append(nn.Dropout(0.1))
+            layers.append(nn.ReLU())
+            for _ in range(2):
+                layers.append(nn.Identity())
+            return nn.Sequential(*layers)
+        """,
+        id="dropout-in-the-else-branch",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class ConvBNAct(nn.Sequential):
+            def __init__(self, cin, cout, with_bn=True):
+                super().__init__()
+                self.add_module("conv", nn.Conv2d(cin, cout, 3, padding=1))  # expect: BN304
+                if with_bn:
+                    self.add_module("bn", nn.BatchNorm2d(cout))
+                self.add_module("act", nn.ReLU())
+        """,
+        id="add-module-bn-under-a-condition",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_layer(cin, cout, **kwargs):
+            return nn.Conv2d(cin, cout, 3, **kwargs)  # expect: BN304
+
+
+        class Stem(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(conv_layer(3, 16, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                                          conv_layer(16, 32, stride=2), nn.BatchNorm2d(32))
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+        id="kwargs-wrapper-no-call-passes-bias",
+    ),
 ]
 
 NEGATIVE = [
@@ -338,28 +514,6 @@ NEGATIVE = [
     ),
     pytest.param(
         """
-        import torch.nn as nn
-
-
-        def make_layers(cfg, batch_norm=False):
-            layers = []
-            in_channels = 3
-            for v in cfg:
-                if v == "M":
-                    layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
-                else:
-                    conv2d = nn.Conv2d(in_channels, v, kernel_size=3, padding=1)
-                    if batch_norm:
-                        layers += [conv2d, nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-                    else:
-                        layers += [conv2d, nn.ReLU(inplace=True)]
-                    in_channels = v
-            return nn.Sequential(*layers)
-        """,
-        id="torchvision-vgg-bn-only-in-one-branch",
-    ),
-    pytest.param(
-        """
         from tensorflow.keras import layers
 
 
@@ -405,35 +559,6 @@ NEGATIVE = [
         import torch.nn as nn
 
 
-        def conv_block(cin, cout, use_bn=True):
-            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
-            if use_bn:
-                layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.ReLU())
-            return nn.Sequential(*layers)
-        """,
-        id="bn-appended-only-when-enabled",
-    ),
-    pytest.param(
-        """
-        from tensorflow import keras
-
-
-        def build(use_bn: bool) -> keras.Sequential:
-            model = keras.Sequential()
-            model.add(keras.layers.Dense(64))
-            if use_bn:
-                model.add(keras.layers.BatchNormalization())
-            model.add(keras.layers.ReLU())
-            return model
-        """,
-        id="keras-bn-added-only-when-enabled",
-    ),
-    pytest.param(
-        """
-        import torch.nn as nn
-
-
         class SequenceHead(nn.Module):
             def __init__(self, seq_len=32, features=64):
                 super().__init__()
@@ -457,6 +582,99 @@ NEGATIVE = [
         """,
         id="keras-bn-on-the-width-axis-does-not-cancel-the-bias",
     ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Generator(nn.Module):
+            def __init__(self, latent_dim, img_size):
+                super().__init__()
+                self.init_size = img_size // 4
+                self.l1 = nn.Sequential(nn.Linear(latent_dim, 128 * self.init_size ** 2))
+                self.conv_blocks = nn.Sequential(nn.BatchNorm2d(128), nn.Upsample(scale_factor=2),
+                                                 nn.Conv2d(128, 3, 3, padding=1), nn.Tanh())
+
+            def forward(self, z):
+                out = self.l1(z)
+                out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+                return self.conv_blocks(out)
+        """,
+        id="gan-linear-spread-over-channels-and-positions",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+        SIZE = 7
+
+
+        class Decoder(nn.Module):
+            def __init__(self, latent):
+                super().__init__()
+                self.fc = nn.Linear(latent, 64 * SIZE * SIZE)
+                self.bn = nn.BatchNorm2d(64)
+
+            def forward(self, z):
+                return self.bn(self.fc(z).reshape(-1, 64, SIZE, SIZE))
+        """,
+        id="linear-reshaped-into-a-map-counts-known",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Linear(128, 32)
+                self.bn = nn.BatchNorm1d(32)
+
+            def forward(self, x):
+                emb = self.embed(x)
+                self.last_embedding = emb  # read by a hook / the loss
+                return self.bn(emb)
+        """,
+        id="output-kept-on-self",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Linear(128, 32)
+                self.bn = nn.BatchNorm1d(32)
+
+            def forward(self, x):
+                emb = self.embed(x)
+                out = self.bn(emb)
+                return {"logits": out, "features": [emb]}
+        """,
+        id="output-returned-inside-a-dict-and-list",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def conv_layer(cin, cout, **kwargs):
+            return nn.Conv2d(cin, cout, 3, **kwargs)
+
+
+        class Stem(nn.Module):
+            def __init__(self, options):
+                super().__init__()
+                self.body = nn.Sequential(conv_layer(3, 16, **options), nn.BatchNorm2d(16), nn.ReLU())
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+        id="kwargs-wrapper-called-with-unknown-options",
+    ),
 ]
 
 
@@ -468,3 +686,88 @@ def test_reports_bias_at_producer_constructor(source: str) -> None:
 @pytest.mark.parametrize("source", NEGATIVE)
 def test_does_not_report(source: str) -> None:
     assert_matches_markers(source, CODE, flagged=False)
+
+
+CONDITIONAL_FIXES = [
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, normalize=True):
+            layers = [nn.Linear(cin, cout)]
+            if normalize:
+                layers.append(nn.BatchNorm1d(cout))
+            return layers
+
+
+        model = nn.Sequential(*block(8, 16, normalize=False), *block(16, 32), nn.ReLU())
+        """,
+        "nn.Linear(cin, cout, bias=not normalize)",
+        id="append-under-if",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, first=False):
+            return [nn.Conv2d(cin, cout, 3, bias=True)] + ([] if first else [nn.BatchNorm2d(cout)])
+
+
+        features = nn.Sequential(*block(3, 16, first=True), nn.ReLU(), *block(16, 32), nn.ReLU())
+        """,
+        "nn.Conv2d(cin, cout, 3, bias=first)",
+        id="bn-on-the-else-side-explicit-bias",
+    ),
+    pytest.param(
+        """
+        import torch.nn as nn
+
+
+        def block(cin, cout, first_block=False):
+            layers = []
+            layers.append(nn.Conv2d(cin, cout, 3, padding=1))
+            if not first_block:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2))
+            return layers
+
+
+        layers = []
+        cin = 3
+        for index, cout in enumerate([64, 128, 256]):
+            layers.extend(block(cin, cout, first_block=(index == 0)))
+            cin = cout
+        critic = nn.Sequential(*layers)
+        """,
+        "nn.Conv2d(cin, cout, 3, padding=1, bias=first_block)",
+        id="helper-list-extended-in-a-loop",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "fixed_call"), CONDITIONAL_FIXES)
+def test_conditional_fix_is_the_condition_itself(before: str, fixed_call: str) -> None:
+    before = dedent(before)
+    fixed = fix_source(before, unsafe=True)
+    assert fixed_call in fixed
+    assert fix_source(fixed, unsafe=True) == fixed, "not idempotent"
+    assert CODE not in {d.code for d in lint_source(fixed)}
+
+
+def test_conditional_bn_whose_test_is_not_a_parameter_gets_no_fix() -> None:
+    source = dedent("""
+        import torch.nn as nn
+
+
+        def stack(widths):
+            layers = []
+            for index, width in enumerate(widths):
+                layers.append(nn.Linear(width, width))
+                if index < len(widths) - 1:
+                    layers.append(nn.BatchNorm1d(width))
+            return nn.Sequential(*layers)
+        """)
+    (finding,) = [d for d in lint_source(source) if d.code == CODE]
+    assert finding.fix is None and "index < len(widths) - 1" in finding.message

@@ -7,7 +7,7 @@ import pytest
 
 from bnlint.engine import lint_source
 
-from .conftest import assert_matches_markers
+from .conftest import assert_matches_markers, lint_package, package_markers
 
 CODE = "BN306"
 
@@ -184,7 +184,7 @@ NEGATIVE = [
         """
         import torch.nn as nn
 
-        bn = nn.BatchNorm2d(64, 0.9)
+        bn = nn.BatchNorm2d(64, 0.9)  # expect: BN307 (eps, not momentum: BN306 stays silent)
         """,
         id="torch-second-positional-is-eps",
     ),
@@ -266,3 +266,114 @@ def test_does_not_report(source: str) -> None:
 def test_anchor_is_the_momentum_argument_not_the_call() -> None:
     (finding,) = lint_source("import torch.nn as nn\nbn = nn.BatchNorm2d(64, eps=1e-5, momentum=0.9)\n")
     assert (finding.code, finding.line, finding.column) == (CODE, 2, len("bn = nn.BatchNorm2d(64, eps=1e-5, ") + 1)
+
+
+CONFIG_PROJECTS = [
+    pytest.param(
+        {
+            "configuration": """
+                from dataclasses import dataclass
+
+
+                @dataclass
+                class BackboneConfig:
+                    num_channels: int = 3
+                    hidden_dim: int = 1280
+                    batch_norm_eps: float = 1e-3
+                    batch_norm_momentum: float = 0.99
+                """,
+            "modeling": """
+                from torch import nn
+
+                from .configuration import BackboneConfig
+
+
+                class Stem(nn.Module):
+                    def __init__(self, config: BackboneConfig):
+                        super().__init__()
+                        self.conv = nn.Conv2d(config.num_channels, 32, 3, bias=False)
+                        self.bn = nn.BatchNorm2d(32, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum)  # expect: BN306
+
+                    def forward(self, x):
+                        return self.bn(self.conv(x))
+                """,
+        },
+        id="dataclass-config-in-another-file",
+    ),
+    pytest.param(
+        {
+            "settings": """
+                class Options:
+                    def __init__(self, width=64, bn_momentum=0.9, **kwargs):
+                        self.width = width
+                        self.bn_momentum = bn_momentum
+                """,
+            "blocks": """
+                import torch.nn as nn
+
+                from .settings import Options
+
+
+                def norm(opts: Options, channels: int) -> nn.BatchNorm1d:
+                    return nn.BatchNorm1d(channels, momentum=opts.bn_momentum)  # expect: BN306
+                """,
+        },
+        id="init-defaults-of-a-config-class",
+    ),
+    pytest.param(
+        {
+            "configuration": """
+                from dataclasses import dataclass
+
+
+                @dataclass
+                class EncoderConfig:
+                    hidden_size: int = 256
+                    batch_norm_momentum: float = 0.01
+                """,
+            "modeling": """
+                from torch import nn
+
+                from .configuration import EncoderConfig
+
+
+                class Encoder(nn.Module):
+                    def __init__(self, config: EncoderConfig):
+                        super().__init__()
+                        self.norm = nn.BatchNorm1d(config.hidden_size, momentum=config.batch_norm_momentum)
+
+                    def forward(self, x):
+                        return self.norm(x)
+                """,
+        },
+        id="near-miss-config-default-in-pytorch-convention",
+    ),
+    pytest.param(
+        {
+            "blocks": """
+                import torch.nn as nn
+
+
+                class Block(nn.Module):
+                    momentum = 0.9
+
+                    def __init__(self, channels: int) -> None:
+                        super().__init__()
+                        self.bn = nn.BatchNorm2d(channels)
+
+                    def forward(self, x):
+                        return self.bn(x)
+
+
+                def retune(block: Block) -> nn.BatchNorm2d:
+                    return nn.BatchNorm2d(8, momentum=block.momentum)
+                """,
+        },
+        id="near-miss-annotation-is-a-model-class",
+    ),
+]
+
+
+@pytest.mark.parametrize("modules", CONFIG_PROJECTS)
+def test_momentum_from_a_configuration_class_default(tmp_path, modules: dict[str, str]) -> None:
+    assert lint_package(tmp_path, modules, {CODE}) == package_markers(modules)

@@ -18,13 +18,13 @@ from bnlint.diagnostics import Diagnostic, Severity
 from bnlint.engine import RunOptions, lint_paths
 from bnlint.runtime import Verification, VerifyOptions, verify_results
 
-STATIC_RULES = ("BN101", "BN103", "BN104", "BN105", "BN302", "BN303", "BN304", "BN305", "BN306")
+STATIC_RULES = ("BN101", "BN103", "BN104", "BN105", "BN302", "BN303", "BN304", "BN305", "BN306", "BN307")
 _NAMES = {"BN101": "missing-eval", "BN103": "train-mode-not-restored", "BN104": "keras-training-flag-missing",
           "BN105": "keras-finetune-bn-mode", "BN106": "frozen-bn-still-updating",
           "BN107": "keras-inference-in-training-mode", "BN201": "batch-size-one", "BN203": "small-batch",
           "BN204": "multi-device-without-syncbn", "BN401": "weight-decay-on-bn", "BN301": "bn-in-recurrence", "BN302": "num-features-mismatch",
           "BN303": "bn-dimension-mismatch", "BN304": "redundant-bias", "BN305": "dropout-before-bn",
-          "BN306": "momentum-convention"}
+          "BN306": "momentum-convention", "BN307": "eps-as-momentum"}
 _MARKER = re.compile(r"#\s*finding:\s*(BN\d{3})")
 
 

@@ -135,6 +135,22 @@ MOMENTUM = """
             return self.later(self.bn(self.conv(x)))
 """
 
+EPS = """
+    import torch.nn as nn
+
+
+    class Generator(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, bias=False)
+            self.bn = nn.BatchNorm2d(8, 0.8)  # a Keras momentum in the eps slot
+            self.later = nn.BatchNorm2d(8, 0.9)
+            self.later.eps = 1e-5  # set after construction: the static value is not the one used
+
+        def forward(self, x):
+            return self.later(self.bn(self.conv(x)))
+"""
+
 MODES = """
     import torch.nn as nn
 
@@ -352,7 +368,7 @@ KEYWORDS = """
 
 SOURCES = {"spread_by_view.py": SPREAD_BY_VIEW, "cell.py": CELL, "step_normed.py": STEP_NORMED, "tokens.py": TOKENS, "keywords.py": KEYWORDS,
            "shapes.py": SHAPES, "fits.py": FITS, "bias.py": BIAS, "residual.py": RESIDUAL, "dropout.py": DROPOUT,
-           "momentum.py": MOMENTUM, "modes.py": MODES, "conv_modes.py": CONV_MODES, "unused_norm.py": UNUSED_NORM,
+           "momentum.py": MOMENTUM, "eps.py": EPS, "modes.py": MODES, "conv_modes.py": CONV_MODES, "unused_norm.py": UNUSED_NORM,
            "recurrent.py": RECURRENT, "once.py": ONCE, "training.py": TRAINING,
            "mlp.py": MLP}
 
@@ -453,6 +469,22 @@ def test_bn306_running_statistics_follow_the_last_batch_and_the_fix_averages(che
     assert numbers["steps"] >= 60 and numbers["true_mean"] == 2.0
     assert numbers["running_mean_error_as_written"] > 2 * numbers["running_mean_error_intended"]
     assert runtime["fix_verified"] is True
+
+
+def test_bn307_large_eps_barely_normalizes_and_the_fix_restores_it(checked: Checked) -> None:
+    runtime = checked.runtime("eps.py", line_of(EPS, "self.bn = "), "BN307")
+    numbers = runtime["numbers"]
+    assert runtime["verdict"] == "confirmed", runtime["evidence"]
+    assert (numbers["eps"], numbers["default_eps"]) == (pytest.approx(0.8), pytest.approx(1e-5))
+    assert numbers["output_variance"] < 0.9 * numbers["output_variance_default_eps"]
+    assert numbers["output_variance_default_eps"] == pytest.approx(1.0, abs=1e-3)
+    assert runtime["fix_verified"] is True
+
+
+def test_bn307_eps_overridden_after_construction_is_refuted(checked: Checked) -> None:
+    runtime = checked.runtime("eps.py", line_of(EPS, "self.later = "), "BN307")
+    assert runtime["verdict"] == "not-reproduced"
+    assert runtime["numbers"]["output_variance"] == pytest.approx(runtime["numbers"]["output_variance_default_eps"])
 
 
 def test_bn306_momentum_overridden_after_construction_is_refuted(checked: Checked) -> None:

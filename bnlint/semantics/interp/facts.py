@@ -29,6 +29,9 @@ class FileFacts:
     functional_bn: list[Layer] = field(default_factory=list)
     attribute_writes: list[AttributeWrite] = field(default_factory=list)
     classes: list[ClassValue] = field(default_factory=list)  # the classes defined here, as evaluated
+    # The condition of each `if` body (and `x if test else y` side) by body id
+    # (bnlint.semantics.interp.values.Use): its test, and whether the body runs when it holds.
+    conditions: dict[int, tuple[cst.BaseExpression, bool]] = field(default_factory=dict)
     usage: UsageFacts = field(default_factory=UsageFacts)  # how models are used (bnlint.semantics.interp.usage)
     complete: bool = True  # False when the step budget cut the analysis short
     derived: dict[Callable[..., Any], Any] = field(default_factory=dict, repr=False)  # see per_file

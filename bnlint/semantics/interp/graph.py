@@ -25,6 +25,8 @@ class LayerGraph:
         # The alternative (if/loop/except) bodies running now, outermost first, each with
         # an id of its own: items appended to a list inside them may be absent.
         self.bodies: list[int] = []
+        self.conditions = facts.conditions
+        self._feeding: tuple[int, ...] = ()  # the bodies of the container item being fed
 
     def join(self, left: Value, right: Value) -> Value:
         """Like `join`, but two different tensors meeting after a branch are each used by
@@ -103,6 +105,16 @@ class LayerGraph:
         target.items[position:position] = items
         target.optional[position:position] = [group] * len(items)
 
+    def extend_list(self, target: ListValue, value: Value) -> None:
+        """`layers += block(...)` / `layers.extend(block(...))`: the items a list brings keep
+        the bodies that may have left them out (`if normalize: layers.append(bn)` in `block`)."""
+        if not isinstance(value, ListValue):
+            self.add_to_list(target, self.items_of(value))
+            return
+        group = self.optional_group(target.depth)
+        target.items.extend(value.items)
+        target.optional.extend((*group, *bodies) for bodies in value.optional)
+
     def extend_sequence(self, sequence: LayerSequence, items: list[tuple[Value, tuple[int, ...]]]) -> None:
         """Feed items one after another. When an optional group of items ends (the body of
         an if or loop that added them), what came before the group may flow on directly
@@ -113,17 +125,29 @@ class LayerGraph:
             while shared < min(len(open_groups), len(bodies)) and open_groups[shared][0] == bodies[shared]:
                 shared += 1
             while len(open_groups) > shared:
-                _, skipped = open_groups.pop()
-                sequence.output = self.join(sequence.output, skipped)
+                sequence.output = self._skip(sequence.output, *open_groups.pop())
             open_groups += [(body, sequence.output) for body in bodies[shared:]]
             first = not sequence.items
             sequence.items.append(item)
-            sequence.output = self.feed(item, sequence.output)
+            self._feeding = bodies
+            try:
+                sequence.output = self.feed(item, sequence.output)
+            finally:
+                self._feeding = ()
             if first:
                 sequence.entry = self.entry_layers(item)
         while open_groups:
-            _, skipped = open_groups.pop()
-            sequence.output = self.join(sequence.output, skipped)
+            sequence.output = self._skip(sequence.output, *open_groups.pop())
+
+    def _skip(self, output: Tensor, body: int, skipped: Tensor) -> Tensor:
+        """The end of an optional group of items: what flowed in before it goes on directly
+        when the body did not run (`layers = [conv]; if use_bn: layers.append(bn)`)."""
+        if output is skipped:
+            return output
+        if isinstance(skipped.producer, Layer):
+            skipped.producer.uses.append(Use(Op("branch"), skipped.via, absent=body))
+        self.consume(output, "branch")
+        return Tensor(Op("branch"), rank=output.rank if output.rank == skipped.rank else None)
 
     def entry_layers(self, item: Value) -> list[Layer]:
         if isinstance(item, Layer):
@@ -156,7 +180,7 @@ class LayerGraph:
             return Tensor(tensor.producer, (*tensor.via, layer.spec.name), rank)
         layer.inputs.append(tensor)
         if isinstance(tensor.producer, Layer):
-            tensor.producer.uses.append(Use(layer, tensor.via))
+            tensor.producer.uses.append(Use(layer, tensor.via, self._feeding))
         return Tensor(layer, rank=_output_rank(layer, tensor))
 
     def apply_sequence(self, sequence: LayerSequence, value: Value) -> Tensor:
@@ -164,13 +188,22 @@ class LayerGraph:
         for layer in sequence.entry:
             layer.inputs.append(tensor)
             if isinstance(tensor.producer, Layer):
-                tensor.producer.uses.append(Use(layer, tensor.via))
+                tensor.producer.uses.append(Use(layer, tensor.via, self._feeding))
         return Tensor(sequence.output.producer, sequence.output.via, sequence.output.rank)
 
     def consume(self, tensor: Tensor, name: str) -> None:
         self.events += 1
         if isinstance(tensor.producer, Layer):
             tensor.producer.uses.append(Use(Op(name), tensor.via))
+
+    def consume_nested(self, value: Value, name: str) -> None:
+        """Tensors handed on inside tuples, lists and dicts (`return out, {"emb": emb}`) are
+        used by code we cannot see; the layers there are not (a helper returns its layers)."""
+        if isinstance(value, Tensor):
+            self.consume(value, name)
+        elif isinstance(value, (ListValue, DictValue)):
+            for item in value.items:
+                self.consume_nested(item, name)
 
     def escape(self, value: Value) -> None:
         """The value reaches code we cannot follow: its consumers become unknowable."""

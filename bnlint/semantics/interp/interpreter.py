@@ -29,7 +29,7 @@ from bnlint.semantics.interp.recorder import UsageRecorder
 from bnlint.semantics.interp.usage import USAGE_VALUES, GradContext, ModelValue, Site
 from bnlint.semantics.interp.values import (
     UNKNOWN, Arg, AttributeWrite, ClassValue, Const, Count, DictValue, ForeignInstance, FunctionValue, Instance, Layer,
-    LayerRef, LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Tensor, Unknown, Value, as_count, join,
+    LayerRef, LayerSequence, ListValue, ModuleRef, Narrowed, Op, Param, Settings, Tensor, Unknown, Value, as_count, join,
 )
 from bnlint.semantics.names import import_bindings
 
@@ -65,6 +65,8 @@ class Interpreter(Library):
         self.inert: dict[tuple[int, tuple[str, ...]], Value] = {}
         self.project_values: dict[tuple[str, bool], Value | None] = {}
         self.definitions: dict[str, Value | None] = {}
+        self.settings: dict[int, Settings] = {}  # configuration classes' float defaults, by class node
+        self.imported_classes: dict[str, Value | None] = {}
         self.graph = LayerGraph(facts)
         self.body_count = 0  # alternative bodies entered so far: each gets an id (LayerGraph.bodies)
         self.presence = PresenceIndex(self._resolve_in, self._definition, self._bases)
@@ -97,9 +99,11 @@ class Interpreter(Library):
 
     # ----- statements ---------------------------------------------------------------------
 
-    def _branches(self, frame: Frame, bodies: list[Callable[[Frame], None]]) -> None:
+    def _branches(self, frame: Frame, bodies: list[Callable[[Frame], None]],
+                  test: cst.BaseExpression | None = None) -> None:
         """Run alternative bodies from the same state and join what they bound: locals, and
-        the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`)."""
+        the attributes of `self` (`if channels_last: self.axis = -1 else: self.axis = 1`).
+        `test` is the condition of an `if`: the first body runs when it holds."""
         instance = frame.self_value
         before = dict(instance.attributes) if instance is not None else {}
         modes = self.recorder.branches()
@@ -111,6 +115,8 @@ class Interpreter(Library):
                 instance.attributes.clear()
                 instance.attributes.update(before)
             self.body_count += 1
+            if test is not None:
+                self.graph.conditions[self.body_count] = (test, not branches)
             self.graph.bodies.append(self.body_count)
             try:
                 body(branch)
@@ -174,7 +180,7 @@ class Interpreter(Library):
                 elif node.orelse is not None:
                     self._exec_block(node.orelse.body.body, branch, collect)
 
-            self._branches(frame, [body, other])
+            self._branches(frame, [body, other], node.test)
         elif isinstance(node, (cst.For, cst.While)):
             iterated = self._eval(node.iter if isinstance(node, cst.For) else node.test, frame)
             if isinstance(node, cst.For):
@@ -230,7 +236,7 @@ class Interpreter(Library):
             current = self._eval(node.target, frame)
             operand = self._eval(node.value, frame)
             if isinstance(current, ListValue) and isinstance(node.operator, cst.AddAssign):
-                self.graph.add_to_list(current, self.graph.items_of(operand))
+                self.graph.extend_list(current, operand)
                 return
             self._assign(node.target, self._binary(current, operand, node.operator), frame)
         elif isinstance(node, cst.Expr):
@@ -242,9 +248,7 @@ class Interpreter(Library):
         elif isinstance(node, cst.Return):
             value = self._eval(node.value, frame) if node.value is not None else Const(None)
             if frame.depth == 0:  # what forward/call returns is used by code we cannot see
-                for item in value.items if isinstance(value, ListValue) else [value]:
-                    if isinstance(item, Tensor):
-                        self.graph.consume(item, "return")
+                self.graph.consume_nested(value, "return")
             frame.returns.append(value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             for local, qualname in import_bindings(node, self.facts.module_name, self.facts.is_package):
@@ -280,6 +284,8 @@ class Interpreter(Library):
         elif isinstance(target, cst.Attribute):
             owner = self._eval(target.value, frame)
             if isinstance(owner, Instance):
+                if isinstance(value, Tensor):  # kept for other methods or hooks to read
+                    self.graph.consume(value, "attribute")
                 owner.attributes[target.attr.value] = value
             else:
                 self.recorder.attribute_write(owner, target.attr.value, value, self._site(target, frame))
@@ -366,10 +372,46 @@ class Interpreter(Library):
             default = self._eval(param.default, frame) if param.default is not None else None
             if tensors and default is None:
                 value: Value = Tensor()
+            elif default is None and param.annotation is not None:
+                value = self._settings(param.annotation.annotation, function) or Param(param.name.value, None)
             else:
                 value = Param(param.name.value, default)
             frame.locals[param.name.value] = value
         self._run_body(function, frame)
+
+    def _settings(self, annotation: cst.BaseExpression, function: FunctionValue) -> Settings | None:
+        """A parameter annotated with a project class that builds no model (a configuration
+        class, in this file or another): its fields' float defaults, from dataclass-style
+        class attributes and from `self.<field> = <parameter>` in its `__init__`."""
+        cls = self._resolve_in(annotation, function)
+        if isinstance(cls, ModuleRef) and self.project is not None:
+            if cls.qualname not in self.imported_classes:  # any class: a configuration builds no layer
+                self.imported_classes[cls.qualname] = self.project.resolve(cls.qualname, constant=True)
+            cls = self.imported_classes[cls.qualname]
+        if not isinstance(cls, ClassValue) or self.presence.framework(cls) is not None:
+            return None
+        key = id(cls.node)
+        if key not in self.settings:
+            instance = Instance(cls)
+            self.settings[key] = Settings({})  # a class whose __init__ needs itself gets nothing
+            init = self._class_member(cls, "__init__")
+            if isinstance(init, FunctionValue):
+                bound = FunctionValue(init.node, init.scope, init.path, bound_self=instance)
+                self._invoke(bound, [], cst.Call(func=annotation), MAX_INLINE_DEPTH - 1)
+            fields = dict(self._class_fields(cls))
+            fields.update(instance.attributes)
+            self.settings[key] = Settings({name: value for name, value in fields.items()
+                                           if isinstance(value, Const) and isinstance(value.value, float)})
+        return self.settings[key]
+
+    def _class_fields(self, cls: ClassValue, seen: frozenset[int] = frozenset()) -> dict[str, Value]:
+        """Class-body bindings, the base classes' first (a subclass's own override them)."""
+        fields: dict[str, Value] = {}
+        for base in self._bases(cls):
+            if isinstance(base, ClassValue) and id(base.node) not in seen:
+                fields.update(self._class_fields(base, seen | {id(cls.node)}))
+        fields.update(cls.attributes)
+        return fields
 
     def _params(self, function: FunctionValue) -> list[tuple[cst.Param, bool]]:
         params = function.node.params
@@ -426,15 +468,24 @@ class Interpreter(Library):
                       function.node.params.kwonly_params]
         bound: dict[str, Value] = {}
         position = 0
+        named = {param.name.value for param, _ in params}
+        extra: DictValue | None = DictValue([], []) if function.node.params.star_kwarg is not None else None
         for arg in args:
             if arg.star:
                 self.graph.escape(arg.value)
+                extra = None  # `**options` passed on: the keywords are unknown
                 continue
-            if arg.keyword is not None:
+            if arg.keyword is not None and arg.keyword not in named and extra is not None:
+                extra.items.append(arg.value)  # gathered by `**kwargs`, known by name
+                extra.keys.append(arg.keyword)
+            elif arg.keyword is not None:
                 bound[arg.keyword] = arg.value
             elif position < len(positional):
                 bound[positional[position].name.value] = arg.value
                 position += 1
+        star_kwarg = function.node.params.star_kwarg
+        if isinstance(star_kwarg, cst.Param) and extra is not None:
+            bound[star_kwarg.name.value] = extra
         for param, skip in params:
             if skip:
                 continue
@@ -504,7 +555,7 @@ class Interpreter(Library):
             return UNKNOWN
         if isinstance(node, cst.IfExp):
             self._eval(node.test, frame)
-            return join(self._eval(node.body, frame), self._eval(node.orelse, frame))
+            return self._conditional(node, self._eval(node.body, frame), self._eval(node.orelse, frame))
         if isinstance(node, cst.Subscript):
             return self._subscript(node, frame)
         if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
@@ -522,6 +573,20 @@ class Interpreter(Library):
             self._assign(node.target, value, frame)
             return value
         return UNKNOWN
+
+    def _conditional(self, node: cst.IfExp, body: Value, orelse: Value) -> Value:
+        """`x if test else y`; of two lists, one list whose items each side adds are
+        optional (`[conv] + ([bn] if use_bn else [])`), like items appended under an `if`."""
+        if not (isinstance(body, ListValue) and isinstance(orelse, ListValue)):
+            return join(body, orelse)
+        items: list[Value] = []
+        optional: list[tuple[int, ...]] = []
+        for side, holds in ((body, True), (orelse, False)):
+            self.body_count += 1
+            self.graph.conditions[self.body_count] = (node.test, holds)
+            items += side.items
+            optional += [(self.body_count, *group) for group in side.optional]
+        return ListValue(items, optional, len(self.graph.bodies))
 
     def _subscript(self, node: cst.Subscript, frame: Frame) -> Value:
         base = self._eval(node.value, frame)
@@ -565,6 +630,8 @@ class Interpreter(Library):
             return self._attribute(base.default, name)
         if isinstance(base, ModelValue):
             return self.recorder.attribute(base, name)
+        if isinstance(base, Settings):
+            return base.fields.get(name, UNKNOWN)
         if isinstance(base, (Tensor, ListValue, LayerSequence, Super, DictValue)):
             return BoundMethod(base, name)
         return UNKNOWN

@@ -123,7 +123,7 @@ class Library:
             return Tensor(Op(name), rank=receiver.rank if name in catalogue.CHANNEL_OPS else None)
         if isinstance(receiver, ListValue) and name in _CONTAINER_METHODS and args:
             if name == "extend":
-                self.graph.add_to_list(receiver, self.graph.items_of(args[0].value))
+                self.graph.extend_list(receiver, args[0].value)
             elif name == "insert" and len(args) == 2:
                 index = args[0].value
                 position = index.value if isinstance(index, Const) and isinstance(index.value, int) else None

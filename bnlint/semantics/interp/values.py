@@ -174,10 +174,16 @@ class Op(Value):
 
 @dataclass
 class Use:
-    """One place a layer's output was consumed: by `consumer`, after shape-only `via` ops."""
+    """One place a layer's output was consumed: by `consumer`, after shape-only `via` ops.
+
+    In a container built under conditions (`if normalize: layers.append(bn)`), `present`
+    holds the alternative bodies that added the consumer, and `absent` the body whose
+    items the output skipped when that body did not run."""
 
     consumer: Layer | Op
     via: tuple[str, ...]
+    present: tuple[int, ...] = ()
+    absent: int | None = None
 
 
 @dataclass(eq=False)
@@ -278,6 +284,15 @@ class ClassValue(Value):
     path: str
     bases: list[Value]
     attributes: dict[str, Value] = field(default_factory=dict)  # class-body bindings
+
+
+@dataclass(eq=False)
+class Settings(Value):
+    """A configuration object received as an annotated parameter (`config: EfficientNetConfig`):
+    the float defaults its class gives its fields. Only floats (momenta, eps): channel
+    counts in a configuration are set per checkpoint, so their defaults prove nothing."""
+
+    fields: dict[str, Value]
 
 
 @dataclass(eq=False)

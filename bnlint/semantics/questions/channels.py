@@ -92,6 +92,29 @@ def feature_counts(bn: Layer, producer: Layer) -> tuple[Count, Count] | None:
     return (expected, channels) if expected is not None and channels is not None else None
 
 
+# Shape ops that may split an axis into several (a Linear's features into channels and
+# positions), unlike flatten, which only merges, and permute, which only moves axes.
+_RESHAPES = frozenset({"view", "reshape", "view_as", "reshape_as", "unflatten", "Unflatten", "Reshape"})
+
+
+def spreads_features(bn: Layer, producer: Layer, via: tuple[str, ...]) -> bool:
+    """A reshape between the producer and the BN may spread each of the producer's output
+    features over several positions of one BN channel (`Linear(z, 128*s*s)` →
+    `view(N, 128, s, s)` → `BatchNorm2d(128)`): the bias then differs inside a channel, and
+    BN, which removes only each channel's mean, does not cancel it. Not so where the BN
+    has exactly the producer's channel count, or where the reshape can only have merged
+    axes (a convolution's output viewed as rows for a BatchNorm1d)."""
+    if not any(op in _RESHAPES for op in via):
+        return False
+    counts = feature_counts(bn, producer)
+    if counts is not None:
+        difference = counts[0] - counts[1]
+        if not difference.terms and not difference.const:
+            return False
+    merged = producer.spec.kind is Kind.CONV and bn.spec.bn_ranks and producer.spec.rank is not None
+    return not (merged and max(bn.spec.bn_ranks) < (producer.spec.rank or 0))
+
+
 def keras_channel_axes(bn: Layer, producer: Layer, rank: int | None) -> tuple[int, set[int], bool] | None:
     """A Keras BN's `axis`, the axes that hold the channels of a convolution's output, and
     whether that output is channels_first. None when any of it is unknown."""

@@ -38,7 +38,8 @@ class FrozenBnStillUpdating(Check):
             why = self._still_training(context, usage, freeze)
             if why is None:
                 continue
-            message = (f"`{frozen.label}` is frozen (requires_grad=False), but {why}: its batch norm keeps "
+            subject = f"`{freeze.name}`" if freeze.name == frozen.label else f"`{freeze.name}` (`{frozen.label}`)"
+            message = (f"{subject} is frozen (requires_grad=False), but {why}: its batch norm keeps "
                        f"updating the running statistics; put it in eval mode after every `.train()` "
                        f"(or use FrozenBatchNorm2d)")
             yield Finding(self.code, freeze.site.node, message, site=freeze.site)

@@ -120,7 +120,7 @@ class Interpreter(Library):
             modes.end()
             if instance is not None:
                 attributes.append(dict(instance.attributes))
-        frame.merge(*branches, joiner=self.graph.join)
+        frame.merge(*branches, joiner=self._join)
         modes.join()
         if instance is None:
             return
@@ -131,8 +131,11 @@ class Interpreter(Library):
             values = [state[name] for state in attributes if name in state]
             merged = values[0]
             for value in values[1:]:
-                merged = self.graph.join(merged, value)
+                merged = self._join(merged, value)
             instance.attributes[name] = merged
+
+    def _join(self, left: Value, right: Value) -> Value:
+        return self.recorder.join_models(left, right) or self.graph.join(left, right)
 
 
     def _tick(self) -> None:
@@ -398,7 +401,7 @@ class Interpreter(Library):
                       for decorator in function.node.decorators]
         contexts = [value for value in decorators if self.recorder.enter(self._context_of(value))]
         try:
-            with self.recorder.in_function(function.node.name.value):
+            with self.recorder.in_function(function.node):
                 self._exec_block(statements, frame, collect=frame.depth == 0)
         finally:
             for value in reversed(contexts):

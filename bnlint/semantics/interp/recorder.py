@@ -36,6 +36,7 @@ from bnlint.semantics.interp.usage import (
     TrainableWrite,
     TrainingStep,
     UsageFacts,
+    evaluates,
 )
 from bnlint.semantics.interp.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
                                      LayerSequence, Tensor, Value, as_number)
@@ -162,13 +163,17 @@ class ModeBranches:
         self.after.append(dict(self.recorder.modes))
 
     def join(self) -> None:
+        """A mode every body leaves is kept, with the switch that set it on one of them (a
+        loop that ends with `model.train()`, entered with a fresh model, leaves it training)."""
         joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
         for key in set(self.before).union(*self.after):
-            states = [branch.get(key, self.before.get(key)) for branch in self.after]
-            if states[0] is not None and all(state == states[0] for state in states):
-                joined[key] = states[0]
-            else:
+            entry = self.before.get(key) or self.recorder.initial_mode(key)
+            states = [branch.get(key, entry) for branch in self.after]
+            if None in states or any(state[0] is not states[0][0] for state in states):
                 joined[key] = (Mode.UNKNOWN, None)
+                continue
+            switches = [switch for _, switch in states if switch is not None]
+            joined[key] = (states[0][0], switches[-1] if switches else None)
         self.recorder.modes = joined
 
 
@@ -184,7 +189,9 @@ class UsageRecorder:
         self.grads: list[Grad] = []
         self.tapes = 0
         self.functions: list[str] = []
+        self.evaluating: list[str] = []  # the running functions that do inference (usage.evaluates)
         self.modes: dict[int, tuple[Mode, ModeSwitch | None]] = {}  # by root model: mode, and what set it
+        self.switched: dict[int, ModelValue] = {}  # the root models in `modes`, by id
         self.handles: dict[int, ModelValue] = {}  # parameters / instances used as models
         # Each function analysed on its own (parameters unknown) is a run of its own: a model
         # another run built (in `__init__`, read back through `self`) may have been switched
@@ -205,7 +212,7 @@ class UsageRecorder:
 
     def context(self) -> Context:
         return Context(tuple(self.loops), self.grads[-1] if self.grads else Grad.ENABLED, self.tapes > 0,
-                       tuple(self.functions))
+                       tuple(self.functions), tuple(self.evaluating))
 
     @property
     def in_model_code(self) -> bool:
@@ -238,8 +245,16 @@ class UsageRecorder:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
+        return self._built_mode(root)
+
+    def _built_mode(self, root: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         fresh = root.fresh and root.built_in == self.standalone_runs and root.framework is Framework.TORCH
         return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
+
+    def initial_mode(self, key: int) -> tuple[Mode, ModeSwitch | None] | None:
+        """The mode of a switched model before any switch (train mode when freshly built here)."""
+        model = self.switched.get(key)
+        return self._built_mode(model) if model is not None else None
 
     def branches(self) -> ModeBranches:
         """Alternative bodies (if/else, a loop body or none) run from the same modes."""
@@ -249,11 +264,26 @@ class UsageRecorder:
         """The body of `loop` runs: events there record it in their context."""
         return _pushed(self.loops, loop)
 
-    def in_function(self, name: str) -> AbstractContextManager[None]:
-        """The body of function `name` runs (a model's own `forward` is model code)."""
-        return _pushed(self.functions, name)
+    @contextmanager
+    def in_function(self, function: cst.FunctionDef) -> Iterator[None]:
+        """The body of `function` runs (a model's own `forward` is model code)."""
+        name = function.name.value
+        with _pushed(self.functions, name):
+            if not evaluates(function):
+                yield
+                return
+            with _pushed(self.evaluating, name):
+                yield
 
     # ----- values -------------------------------------------------------------------------
+
+    @staticmethod
+    def join_models(left: Value, right: Value) -> ModelValue | None:
+        """One model after a branch that wrapped it on one side only (`if device == "cuda":
+        net = nn.DataParallel(net)`): the wrapper, which holds the model either way."""
+        if not (isinstance(left, ModelValue) and isinstance(right, ModelValue)) or left.root is not right.root:
+            return None
+        return left if _wrapping_depth(left) >= _wrapping_depth(right) else right
 
     def model_of(self, value: Value, label: str = "model", as_model: bool = False) -> ModelValue | None:
         """The model a value holds. Parameters and unknown attributes become models only
@@ -470,12 +500,12 @@ class UsageRecorder:
         if name == "requires_grad_":
             flag = _argument(args, "requires_grad", 0)
             if flag is not None and _literal_bool(flag.value) is False:
-                self.facts.freezes.append(Freeze(site, model, self.context()))
+                self.facts.freezes.append(Freeze(site, model, self.context(), label))
             elif flag is None or _literal_bool(flag.value) is True:
-                self.facts.thaws.append(Freeze(site, model, self.context()))
+                self.facts.thaws.append(Freeze(site, model, self.context(), label))
             return model
         if name in ("parameters", "named_parameters"):
-            return Parameters(model, named=name == "named_parameters")
+            return Parameters(model, named=name == "named_parameters", name=label)
         if name in _INFERENCE_METHODS and not self.in_model_code:
             self.call(site, model, args, method=name)
             return Tensor(rank=None)
@@ -489,6 +519,7 @@ class UsageRecorder:
     def _switch(self, site: Site, model: ModelValue, mode: Mode, attribute: cst.Attribute) -> None:
         switch = ModeSwitch(site, model, mode, True, self.context(), attribute)
         self.facts.switches.append(switch)
+        self.switched[id(model.root)] = model.root
         self.modes[id(model.root)] = (mode, switch)
 
     def bare_switch(self, receiver: Value, attribute: cst.Attribute, site: Site) -> None:
@@ -528,14 +559,15 @@ class UsageRecorder:
         """What a for loop binds when it iterates parameters."""
         if not isinstance(iterated, Parameters):
             return None
-        single = Parameters(iterated.model, single=True)
+        single = Parameters(iterated.model, single=True, name=iterated.name)
         return ListValue([UNKNOWN, single]) if iterated.named else single
 
     def attribute_write(self, owner: Value, name: str, value: Value, site: Site) -> None:
         """`param.requires_grad = False` for a parameter of a model; `model.trainable = ...`."""
         if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
             frozen = _literal_bool(value) is False
-            (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
+            (self.facts.freezes if frozen else self.facts.thaws).append(
+                Freeze(site, owner.model, self.context(), owner.name))
         model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, LayerSequence)) else None
         if model is not None and name == "trainable":
             self.facts.trainables.append(TrainableWrite(site, model, _literal_bool(value), self.context()))
@@ -574,6 +606,13 @@ class UsageRecorder:
 
 _MODEL_NAME = re.compile(r"(^|_)(model|net|network|encoder|backbone|classifier|generator|discriminator|student|teacher)s?$",
                          re.I)
+
+
+def _wrapping_depth(model: ModelValue) -> int:
+    depth = 0
+    while model.inner is not None:
+        model, depth = model.inner, depth + 1
+    return depth
 
 
 def _label(expression: cst.BaseExpression) -> str:

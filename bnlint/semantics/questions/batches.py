@@ -27,7 +27,7 @@ import libcst as cst
 from bnlint.semantics.catalogue.layers import Framework
 from bnlint.semantics.interp.facts import FileFacts, per_file
 from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
-from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
+from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn, trains_with
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,12 @@ def training_loaders(file: FileFacts) -> list[TrainingLoader]:
 
 def training_inputs(file: FileFacts, batch: int) -> Iterator[LiteralInput]:
     """Literal tensors of `batch` samples fed to a batch-norm model in train mode, with
-    gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`)."""
+    gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`): in a
+    script's top level, or in a function that takes a training step (a `def test():` shape
+    check on random input trains nothing)."""
     inputs = [item for item in file.usage.inputs if item.batch == batch and item.call.mode is Mode.TRAIN
-              and holds_live_bn(item.call.model) and _outside_inference(item.call)]
+              and holds_live_bn(item.call.model) and _outside_inference(item.call)
+              and (trains_with(file.usage, item.call.context) or not item.call.context.functions)]
     if inputs and not evals_batch_norm(file.module):
         yield from inputs
 

@@ -55,6 +55,11 @@ class FrozenBnStillUpdating(Check):
             return None  # this file puts batch-norm layers back in eval mode itself
         if runs_in_train_mode(usage, frozen):
             return f"`{whole.label}` still runs in train mode for training"
+        for container in whole.containers:
+            keeps_frozen = container.cls is not None and (
+                overrides_train(container.cls) or evals_batch_norm(container.cls.node))
+            if not keeps_frozen and runs_in_train_mode(usage, container):
+                return f"`{container.label}`, built from it, still runs in train mode for training"
         here = freeze.site.path == context.facts.path
         owner = enclosing_class(context.facts.module, freeze.site.node) if here else None
         if owner is None or not (defines(owner, "forward") or defines(owner, "training_step")):

@@ -296,11 +296,18 @@ class UsageRecorder:
                 return None
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value, cls=value.cls))
         if isinstance(value, LayerSequence) and as_model:
-            return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
-                                                          "Sequential", fresh=True, built_in=self.standalone_runs))
+            return self._handle(value, lambda: self._sequential(value))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
+
+    def _sequential(self, sequence: LayerSequence) -> ModelValue:
+        model = ModelValue(sequence_presence(sequence), sequence_framework(sequence), "Sequential", fresh=True,
+                           built_in=self.standalone_runs)
+        for item in sequence.items:
+            if isinstance(item, ModelValue):
+                item.root.containers.append(model)
+        return model
 
     def _handle(self, value: Value, make: Callable[[], ModelValue]) -> ModelValue:
         if id(value) not in self.handles:
@@ -314,7 +321,15 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.standalone_runs)
+        presence, framework = found
+        parts = [part for part in (self.model_of(arg.value) for arg in args) if part is not None]
+        if parts and framework is Framework.TORCH:
+            # `Detector(backbone)` holds the model it is built from.
+            presence = _with_parts(presence, parts)
+        model = ModelValue(presence, framework, cls.node.name.value, site.node, fresh=True, cls=cls,
+                           built_in=self.standalone_runs)
+        for part in parts:
+            part.root.containers.append(model)
         outputs = _argument(args, "outputs", 1)
         if found[1] is Framework.KERAS and outputs is not None and isinstance(outputs.value, (Tensor, ListValue)):
             if output_presence(outputs.value, self.tensor_models) is Presence.YES:
@@ -606,6 +621,16 @@ class UsageRecorder:
 
 _MODEL_NAME = re.compile(r"(^|_)(model|net|network|encoder|backbone|classifier|generator|discriminator|student|teacher)s?$",
                          re.I)
+
+
+def _with_parts(presence: Callable[[], Presence], parts: list[ModelValue]) -> Callable[[], Presence]:
+    """A class's presence, or YES when a model it is built from holds batch norm: its
+    definition only stores and calls that parameter, which reads as no layer of its own."""
+    def combined() -> Presence:
+        if any(part.presence is Presence.YES for part in parts):
+            return Presence.YES
+        return presence()
+    return combined
 
 
 def _wrapping_depth(model: ModelValue) -> int:

@@ -124,6 +124,9 @@ class ModelValue(Value):
     owner: ModelValue | None = None  # the model this one is a submodule of (`model.backbone`)
     sync_bn: bool = False  # passed through SyncBatchNorm.convert_sync_batchnorm
     cls: ClassValue | None = None  # the project model class it is an instance of
+    # Models built from this one (`nn.Sequential(backbone, head)`, `Detector(backbone)`): putting
+    # them in train mode puts this one there too.
+    containers: list[ModelValue] = field(default_factory=list)
 
     @property
     def presence(self) -> Presence:

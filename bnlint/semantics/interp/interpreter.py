@@ -408,7 +408,7 @@ class Interpreter(Library):
                 self.recorder.leave(self._context_of(value))
         result: Value | None = None
         for value in frame.returns:
-            result = value if result is None else join(result, value)
+            result = value if result is None else self._join(result, value)
         return result if result is not None else Const(None)
 
     def _invoke(self, function: FunctionValue, args: list[Arg], call: cst.Call, depth: int) -> Value:

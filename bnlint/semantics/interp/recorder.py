@@ -277,13 +277,21 @@ class UsageRecorder:
 
     # ----- values -------------------------------------------------------------------------
 
-    @staticmethod
-    def join_models(left: Value, right: Value) -> ModelValue | None:
-        """One model after a branch that wrapped it on one side only (`if device == "cuda":
-        net = nn.DataParallel(net)`): the wrapper, which holds the model either way."""
-        if not (isinstance(left, ModelValue) and isinstance(right, ModelValue)) or left.root is not right.root:
+    def join_models(self, left: Value, right: Value) -> ModelValue | None:
+        """A model after a branch: the wrapper when one side wrapped it (`if device == "cuda":
+        net = nn.DataParallel(net)`); a model of either kind when the sides built models
+        (`get_network(args)` returning `resnet20()` or `resnet32()`), which holds batch norm
+        when both do."""
+        if not (isinstance(left, ModelValue) and isinstance(right, ModelValue)):
             return None
-        return left if _wrapping_depth(left) >= _wrapping_depth(right) else right
+        if left.root is right.root:
+            return left if _wrapping_depth(left) >= _wrapping_depth(right) else right
+        if left.inner is not None or right.inner is not None or left.framework is not right.framework:
+            return None
+        label = left.label if left.label == right.label else f"{left.label} or {right.label}"
+        return ModelValue(lambda: _joined_presence(left.presence, right.presence), left.framework, label,
+                          fresh=left.fresh and right.fresh, built_in=self.standalone_runs,
+                          zoo=left.zoo and right.zoo, cls=left.cls if left.cls is right.cls else None)
 
     def model_of(self, value: Value, label: str = "model", as_model: bool = False) -> ModelValue | None:
         """The model a value holds. Parameters and unknown attributes become models only
@@ -631,6 +639,10 @@ def _with_parts(presence: Callable[[], Presence], parts: list[ModelValue]) -> Ca
             return Presence.YES
         return presence()
     return combined
+
+
+def _joined_presence(left: Presence, right: Presence) -> Presence:
+    return left if left is right else Presence.UNKNOWN
 
 
 def _wrapping_depth(model: ModelValue) -> int:

@@ -45,6 +45,8 @@ class ProjectModules:
                 continue
             name = parts[split]
             followed = name in index.followed_names(path, functions_only)
+            if functions_only and not followed:
+                followed = name in index.bn_names(path)  # a factory: `def resnet20(): return ResNet(3)`
             if classes_only:
                 followed = name in index.class_names(path) and (followed or name in index.bn_names(path))
             if not constant and not followed:

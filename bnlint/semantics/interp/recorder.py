@@ -610,7 +610,7 @@ class UsageRecorder:
             tensor, created = self.literal_tensors.get(id(first.value), (None, None))
             same_file = tensor is first.value and created is not None and created.path == site.path
             node = created.node if same_file else first.node.value  # `x = torch.randn(1, 3)` ... `model(x)`
-            self.facts.inputs.append(LiteralInput(event, first.value.batch, node))
+            self.facts.inputs.append(LiteralInput(event, first.value.batch, node, first.value.rank))
         output = Tensor()
         self.tensor_models[id(output)] = model
         self.tensor_calls[id(output)] = event

@@ -351,6 +351,7 @@ class LiteralInput:
     call: ModelCall
     batch: int
     node: cst.CSTNode  # the tensor-creating call
+    rank: int | None = None  # how many dimensions it has, when known
 
 
 @dataclass(frozen=True)

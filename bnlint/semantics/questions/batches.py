@@ -69,14 +69,19 @@ def training_loaders(file: FileFacts) -> list[TrainingLoader]:
 
 def training_inputs(file: FileFacts, batch: int) -> Iterator[LiteralInput]:
     """Literal tensors of `batch` samples fed to a batch-norm model in train mode, with
-    gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`): in a
-    script's top level, or in a function that takes a training step (a `def test():` shape
-    check on random input trains nothing)."""
+    gradients on and outside inference code, where a training step is taken with the call
+    (`model(torch.randn(1, 3, 224, 224))` then `loss.backward()`), or anywhere when the input
+    has one value per channel (`torch.randn(1, 32)`), which makes PyTorch raise. A shape check
+    on a one-image batch (`def test(): net(torch.randn(1, 3, 32, 32))`) trains nothing."""
     inputs = [item for item in file.usage.inputs if item.batch == batch and item.call.mode is Mode.TRAIN
               and holds_live_bn(item.call.model) and _outside_inference(item.call)
-              and (trains_with(file.usage, item.call.context) or not item.call.context.functions)]
+              and (trains_with(file.usage, item.call.context) or _one_value_per_channel(item))]
     if inputs and not evals_batch_norm(file.module):
         yield from inputs
+
+
+def _one_value_per_channel(item: LiteralInput) -> bool:
+    return item.rank is not None and item.rank <= 2
 
 
 def _trained_model(loader: Loader, steps: list[TrainingStep]) -> ModelValue | None:

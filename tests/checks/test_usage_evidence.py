@@ -358,3 +358,90 @@ FACTORY_MODULES = {
 def test_factories_in_another_module(tmp_path: Path) -> None:
     assert lint_package(tmp_path, FACTORY_MODULES, {"BN101"}) == package_markers(FACTORY_MODULES)
 
+
+
+KERAS_MODEL = """
+import keras
+import tensorflow as tf
+from keras import layers
+
+
+def build_model():
+    inputs = keras.Input(shape=(32, 32, 3))
+    x = layers.Conv2D(32, 3, use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    outputs = layers.Dense(10)(layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs)
+"""
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param(KERAS_MODEL + """
+
+class Exporter(tf.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+    def serve(self, images):
+        return self.model(images, training=True)  # expect: BN107
+
+
+exporter = Exporter(build_model())
+tf.saved_model.save(exporter, "exported", signatures={"serving_default": exporter.serve})
+""", id="serving-signature-of-a-tf-module"),
+    pytest.param(KERAS_MODEL + """
+
+class Trainer:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+
+    def train_step(self, images, labels):
+        with tf.GradientTape() as tape:
+            logits = self.model(images)  # expect: BN104
+            loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+
+
+trainer = Trainer(build_model(), keras.optimizers.Adam())
+""", id="trainer-holding-the-model-it-was-given"),
+])
+def test_keras_models_reached_through_attributes(source: str) -> None:
+    assert_matches_markers(source, expected_at(source)[0][0], flagged=True)
+
+
+def test_keras_near_misses_stay_silent() -> None:
+    source = KERAS_MODEL + """
+
+class Exporter(tf.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+    def serve(self, images):
+        return self.model(images, training=False)
+
+    @tf.function
+    def adapt(self, images):
+        return self.model(images, training=True)
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def train_step(self, images, labels, optimizer):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.model(images, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, self.model.trainable_variables),
+                                      self.model.trainable_variables))
+
+
+exporter = Exporter(build_model())
+trainer = Trainer(build_model())
+"""
+    assert [d.code for d in lint_source(dedent(source))] == []

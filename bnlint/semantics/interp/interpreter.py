@@ -342,7 +342,11 @@ class Interpreter(Library):
         if self._is_sequential_class(cls):
             instance.sequence = LayerSequence([])
         methods = [name for name in _METHOD_ORDER if self._class_member(cls, name) is not None]
-        methods += [
+        self._run_methods(cls, instance, methods)
+
+    def _run_methods(self, cls: ClassValue, instance: Instance, first: list[str]) -> None:
+        """Run the methods `first`, then the class's other methods, each standalone on `instance`."""
+        methods = first + [
             statement.name.value
             for statement in cls.node.body.body
             if isinstance(statement, cst.FunctionDef) and statement.name.value not in _METHOD_ORDER
@@ -680,6 +684,13 @@ class Interpreter(Library):
             self._invoke(FunctionValue(init.node, init.scope, init.path, bound_self=instance), args, call, frame.depth)
         else:
             self.graph.escape_args(args)
+        if id(cls.node) not in self.active and any(isinstance(value, ModelValue) for value in instance.attributes.values()):
+            # A trainer, predictor or exporter holding the model it was given: its methods see that model.
+            self.active.add(id(cls.node))
+            try:
+                self._run_methods(cls, instance, [])
+            finally:
+                self.active.discard(id(cls.node))
         return instance
 
     def _use_model(self, model: ModelValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:

@@ -70,8 +70,21 @@ def evaluates(function: cst.FunctionDef) -> bool:
     """A function named for inference (`says_inference`) that does what inference does: it
     iterates data, loads weights, computes a metric or collects predictions, or returns
     outputs to its caller. A `def test(): y = net(torch.randn(2, 3, 32, 32)); print(y.size())`
-    shape smoke test does none of these: it is neither inference nor training."""
-    return says_inference(function.name.value) and _does_inference_work(function)
+    shape smoke test does none of these: it is neither inference nor training. A function
+    exported with a serving signature (`@tf.function(input_signature=...)`) serves predictions."""
+    return (says_inference(function.name.value) and _does_inference_work(function)) or _serves(function)
+
+
+def _serves(function: cst.FunctionDef) -> bool:
+    """`@tf.function(input_signature=[...])`: traced for export, as a SavedModel's signature."""
+    for decorator in function.decorators:
+        call = decorator.decorator
+        if isinstance(call, cst.Call) and isinstance(call.func, (cst.Attribute, cst.Name)) and any(
+                arg.keyword is not None and arg.keyword.value == "input_signature" for arg in call.args):
+            called = call.func.attr.value if isinstance(call.func, cst.Attribute) else call.func.value
+            if called == "function":
+                return True
+    return False
 
 
 @lru_cache(maxsize=4096)

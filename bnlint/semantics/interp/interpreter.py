@@ -688,7 +688,8 @@ class Interpreter(Library):
             # A trainer, predictor or exporter holding the model it was given: its methods see that model.
             self.active.add(id(cls.node))
             try:
-                self._run_methods(cls, instance, [])
+                with self.recorder.aside():
+                    self._run_methods(cls, instance, [])
             finally:
                 self.active.discard(id(cls.node))
         return instance

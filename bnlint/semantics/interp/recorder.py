@@ -196,7 +196,8 @@ class UsageRecorder:
         # Each function analysed on its own (parameters unknown) is a run of its own: a model
         # another run built (in `__init__`, read back through `self`) may have been switched
         # by code in between, so only the run that built a model knows it is in train mode.
-        self.standalone_runs = 0
+        self.standalone_runs = 0  # the run going on
+        self._runs_begun = 0
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
         self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
@@ -238,8 +239,21 @@ class UsageRecorder:
 
     def begin_standalone_run(self) -> None:
         """A function analysed on its own: no mode is known at its start."""
-        self.standalone_runs += 1
+        self._runs_begun += 1
+        self.standalone_runs = self._runs_begun
         self.modes = {}
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Standalone runs started in the middle of another (the methods of a trainer built
+        there): they see none of its context, and it resumes with its modes afterwards."""
+        saved = (self.modes, self.standalone_runs, self.loops, self.grads, self.tapes, self.functions, self.evaluating)
+        self.loops, self.grads, self.tapes, self.functions, self.evaluating = [], [], 0, [], []
+        try:
+            yield
+        finally:
+            (self.modes, self.standalone_runs, self.loops, self.grads, self.tapes, self.functions,
+             self.evaluating) = saved
 
     def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root

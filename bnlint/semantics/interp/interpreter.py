@@ -48,7 +48,7 @@ class ProjectValues(Protocol):
     """What the interpreter asks of other project files (bnlint.semantics.project.loading answers)."""
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
-                classes_only: bool = False) -> Value | None: ...
+                classes_only: bool = False, factories: bool = False) -> Value | None: ...
 
 
 class Interpreter(Library):
@@ -657,7 +657,10 @@ class Interpreter(Library):
             return callee
         if isinstance(callee, ModuleRef):
             # Functions are worth following; of another file's classes, what models they build.
-            resolved = self._project_value(callee, functions_only=True)
+            # Factories (`net = resnet20()`) only where the code analysed calls them: inside
+            # helpers and model code they add nothing a rule reads, and cost much.
+            factories = frame.depth == 0 and not self.recorder.in_model_code
+            resolved = self._project_value(callee, functions_only=True, factories=factories)
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
             # Inside a model's own code, another file's class builds a submodule: no use to follow.
@@ -739,13 +742,14 @@ class Interpreter(Library):
         value = self.project.resolve(ref.qualname, constant=True)
         return value if isinstance(value, (Const, Count)) else ref
 
-    def _project_value(self, ref: Value, functions_only: bool = False) -> Value | None:
+    def _project_value(self, ref: Value, functions_only: bool = False, factories: bool = False) -> Value | None:
         """What an imported name is in another project file, looked up only when used."""
         if not isinstance(ref, ModuleRef) or self.project is None:
             return None
-        key = (ref.qualname, functions_only)
+        key = (ref.qualname, functions_only, factories)
         if key not in self.project_values:
-            self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only)
+            self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only,
+                                                            factories=factories)
         return self.project_values[key]
 
 

@@ -60,8 +60,9 @@ def finetune(train_ds, val_ds):
     return model
 
 
-# Correct code: a custom loop that trains in training mode and evaluates in inference mode,
-# and Monte Carlo dropout, which samples in training mode on purpose.
+# Correct code: a custom loop that trains in training mode and evaluates in inference mode.
+# Monte Carlo dropout (last) samples in training mode on purpose, but the classifier's batch
+# norm then uses batch statistics too: BN107 (a dropout layer that stays active is the fix).
 classifier = keras.Sequential([
     layers.Conv2D(32, 3, use_bias=False),
     layers.BatchNormalization(),

@@ -48,6 +48,7 @@ EXPECTED = {
     ("keras_training.py", None, 39, "BN105"),  # pretrained base(inputs) without training=False, unfrozen later
     ("keras_training.py", None, 47, "BN203"),  # fit(batch_size=4)
     ("keras_training.py", None, 48, "BN201"),  # a tf.data pipeline batched by one, then fit
+    ("keras_training.py", None, 95, "BN107"),  # MC dropout with training=True: batch norm samples too
     ("train_batches.py", None, 59, "BN202"),  # 1025 samples in batches of 64, no drop_last
     ("train_batches.py", None, 69, "BN203"),  # a segmentation head trained 2 images at a time
     ("train_batches.py", None, 81, "BN201"),  # DataLoader(sample_set): the default batch size is 1

@@ -14,6 +14,7 @@ from bnlint.diagnostics import Applicability
 from bnlint.semantics.catalogue.constructors import Presence
 from bnlint.semantics.catalogue.layers import Framework
 from bnlint.semantics.interp.usage import Loop, Mode, ModelValue, ModeSwitch, UsageFacts, model_expression
+from bnlint.semantics.questions.training import thawed
 
 
 class TrainModeNotRestored(Check):
@@ -27,6 +28,8 @@ class TrainModeNotRestored(Check):
             model = switch.model
             if model.root.framework is Framework.KERAS or model.root.presence is Presence.NO:
                 continue
+            if _frozen(usage, model):
+                continue  # linear evaluation: eval mode keeps a frozen backbone's statistics fixed on purpose
             loop = _epoch_loop(usage, switch)
             if loop is None:
                 continue
@@ -81,6 +84,14 @@ def _epoch_loop(usage: UsageFacts, switch: ModeSwitch) -> Loop | None:
         if trains:
             return loop
     return None
+
+
+def _frozen(usage: UsageFacts, model: ModelValue) -> bool:
+    """The model's parameters, or those of a part of it (its backbone), are frozen for good
+    (`requires_grad = False` not set back), so only a new head trains."""
+    root = model.root
+    return any((freeze.model.root is root or freeze.model.root.owner is root) and not thawed(usage, freeze.model)
+               for freeze in usage.freezes)
 
 
 def _name_in_loop(usage: UsageFacts, model: ModelValue, loop: Loop) -> cst.BaseExpression | None:

@@ -38,7 +38,8 @@ class FrozenBnStillUpdating(Check):
             why = self._still_training(context, usage, freeze)
             if why is None:
                 continue
-            message = (f"`{frozen.label}` is frozen (requires_grad=False), but {why}: its batch norm keeps "
+            subject = f"`{freeze.name}`" if freeze.name == frozen.label else f"`{freeze.name}` (`{frozen.label}`)"
+            message = (f"{subject} is frozen (requires_grad=False), but {why}: its batch norm keeps "
                        f"updating the running statistics; put it in eval mode after every `.train()` "
                        f"(or use FrozenBatchNorm2d)")
             yield Finding(self.code, freeze.site.node, message, site=freeze.site)
@@ -54,6 +55,9 @@ class FrozenBnStillUpdating(Check):
             return None  # this file puts batch-norm layers back in eval mode itself
         if runs_in_train_mode(usage, frozen):
             return f"`{whole.label}` still runs in train mode for training"
+        container = _training_container(usage, frozen)
+        if container is not None:
+            return f"`{container.label}`, built from it, still runs in train mode for training"
         here = freeze.site.path == context.facts.path
         owner = enclosing_class(context.facts.module, freeze.site.node) if here else None
         if owner is None or not (defines(owner, "forward") or defines(owner, "training_step")):
@@ -63,6 +67,19 @@ class FrozenBnStillUpdating(Check):
         if whole.cls is not None and whole.cls.node is owner:
             return None  # the module freezes all of itself: a fixed feature extractor
         return f"`{owner.name.value}.train()` puts it back in train mode"
+
+
+def _training_container(usage: UsageFacts, frozen: ModelValue) -> ModelValue | None:
+    """A model built from the frozen one (`nn.Sequential(backbone, head)`) that runs in train
+    mode, unless the frozen one is put back in eval mode or the container's class keeps it so."""
+    if switched_to_eval(usage, frozen):
+        return None
+    for container in whole_model(frozen).containers:
+        keeps_frozen = container.cls is not None and (
+            overrides_train(container.cls) or evals_batch_norm(container.cls.node))
+        if not keeps_frozen and runs_in_train_mode(usage, container):
+            return container
+    return None
 
 
 def _holds_bn(frozen: ModelValue) -> bool:

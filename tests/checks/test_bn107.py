@@ -144,6 +144,33 @@ for epoch in range(20):
         """,
         id="loaded-model-run-inference",
     ),
+    # Monte Carlo dropout on a model with batch norm: the batch norm uses batch statistics too.
+    pytest.param(
+        CLASSIFIER + """
+
+model = build_classifier()
+
+
+def mc_dropout_predict(images, samples=30):
+    predictions = np.stack([model(images, training=True) for _ in range(samples)])  # expect: BN107
+    return predictions.mean(axis=0), predictions.std(axis=0)
+""",
+        id="mc-dropout-named-function",
+    ),
+    pytest.param(
+        CLASSIFIER + """
+
+model = build_classifier()
+
+
+def predict(images, passes=20):
+    outputs = []
+    for _ in range(passes):
+        outputs.append(model(images, training=True))  # expect: BN107
+    return tf.reduce_mean(tf.stack(outputs), axis=0)
+""",
+        id="mc-dropout-range-loop",
+    ),
 ]
 
 NEGATIVE = [
@@ -160,32 +187,6 @@ def evaluate(dataset):
     return accuracy.result()
 """,
         id="training-false",
-    ),
-    pytest.param(
-        CLASSIFIER + """
-
-model = build_classifier()
-
-
-def mc_dropout_predict(images, samples=30):
-    predictions = np.stack([model(images, training=True) for _ in range(samples)])
-    return predictions.mean(axis=0), predictions.std(axis=0)
-""",
-        id="mc-dropout-named-function",
-    ),
-    pytest.param(
-        CLASSIFIER + """
-
-model = build_classifier()
-
-
-def predict(images, passes=20):
-    outputs = []
-    for _ in range(passes):
-        outputs.append(model(images, training=True))
-    return tf.reduce_mean(tf.stack(outputs), axis=0)
-""",
-        id="mc-dropout-range-loop",
     ),
     pytest.param(
         """
@@ -305,3 +306,17 @@ def test_fix_passes_training_false() -> None:
     assert after == before.replace("model(images, training=True)  # expect", "model(images, training=False)  # expect")
     assert fix_source(after) == after
     assert CODE not in {d.code for d in lint_source(after)}
+
+
+def test_mc_dropout_message_points_to_a_dropout_that_stays_active() -> None:
+    source = CLASSIFIER + """
+
+model = build_classifier()
+
+
+def sample_predictions(images, samples=10):
+    return tf.stack([model(images, training=True) for _ in range(samples)])
+"""
+    (finding,) = [d for d in lint_source(dedent(source)) if d.code == CODE]
+    assert "sample dropout" in finding.message and "stays active" in finding.message
+    assert finding.fix is None

@@ -169,19 +169,6 @@ POSITIVE = [
     ),
     pytest.param(
         """
-        import torch
-        import torchvision
-
-        if __name__ == "__main__":
-            model = torchvision.models.resnet50(num_classes=10)
-            dummy = torch.zeros(1, 3, 224, 224)  # expect: BN201
-            logits = model(dummy.to("cuda"))
-            print(logits.shape, model(dummy).shape)
-        """,
-        id="one-sample-input-through-a-variable",
-    ),
-    pytest.param(
-        """
         import keras
         from keras import layers
 
@@ -269,6 +256,20 @@ POSITIVE = [
 ]
 
 NEGATIVE = [
+    # A shape check on one image: no training step, and BatchNorm2d has many values per channel.
+    pytest.param(
+        """
+        import torch
+        import torchvision
+
+        if __name__ == "__main__":
+            model = torchvision.models.resnet50(num_classes=10)
+            dummy = torch.zeros(1, 3, 224, 224)
+            logits = model(dummy.to("cuda"))
+            print(logits.shape, model(dummy).shape)
+        """,
+        id="shape-check-on-one-image",
+    ),
     pytest.param(
         """
         import argparse

@@ -48,7 +48,7 @@ class ProjectValues(Protocol):
     """What the interpreter asks of other project files (bnlint.semantics.project.loading answers)."""
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
-                classes_only: bool = False) -> Value | None: ...
+                classes_only: bool = False, factories: bool = False) -> Value | None: ...
 
 
 class Interpreter(Library):
@@ -126,7 +126,7 @@ class Interpreter(Library):
             modes.end()
             if instance is not None:
                 attributes.append(dict(instance.attributes))
-        frame.merge(*branches, joiner=self.graph.join)
+        frame.merge(*branches, joiner=self._join)
         modes.join()
         if instance is None:
             return
@@ -137,8 +137,11 @@ class Interpreter(Library):
             values = [state[name] for state in attributes if name in state]
             merged = values[0]
             for value in values[1:]:
-                merged = self.graph.join(merged, value)
+                merged = self._join(merged, value)
             instance.attributes[name] = merged
+
+    def _join(self, left: Value, right: Value) -> Value:
+        return self.recorder.join_models(left, right) or self.graph.join(left, right)
 
 
     def _tick(self) -> None:
@@ -347,7 +350,11 @@ class Interpreter(Library):
         if self._is_sequential_class(cls):
             instance.sequence = LayerSequence([])
         methods = [name for name in _METHOD_ORDER if self._class_member(cls, name) is not None]
-        methods += [
+        self._run_methods(cls, instance, methods)
+
+    def _run_methods(self, cls: ClassValue, instance: Instance, first: list[str]) -> None:
+        """Run the methods `first`, then the class's other methods, each standalone on `instance`."""
+        methods = first + [
             statement.name.value
             for statement in cls.node.body.body
             if isinstance(statement, cst.FunctionDef) and statement.name.value not in _METHOD_ORDER
@@ -442,14 +449,14 @@ class Interpreter(Library):
                       for decorator in function.node.decorators]
         contexts = [value for value in decorators if self.recorder.enter(self._context_of(value))]
         try:
-            with self.recorder.in_function(function.node.name.value):
+            with self.recorder.in_function(function.node):
                 self._exec_block(statements, frame, collect=frame.depth == 0)
         finally:
             for value in reversed(contexts):
                 self.recorder.leave(self._context_of(value))
         result: Value | None = None
         for value in frame.returns:
-            result = value if result is None else join(result, value)
+            result = value if result is None else self._join(result, value)
         return result if result is not None else Const(None)
 
     def _invoke(self, function: FunctionValue, args: list[Arg], call: cst.Call, depth: int) -> Value:
@@ -723,7 +730,10 @@ class Interpreter(Library):
             return callee
         if isinstance(callee, ModuleRef):
             # Functions are worth following; of another file's classes, what models they build.
-            resolved = self._project_value(callee, functions_only=True)
+            # Factories (`net = resnet20()`) only where the code analysed calls them: inside
+            # helpers and model code they add nothing a rule reads, and cost much.
+            factories = frame.depth == 0 and not self.recorder.in_model_code
+            resolved = self._project_value(callee, functions_only=True, factories=factories)
             if resolved is not None:
                 return self._apply(resolved, args, call, frame)
             # Inside a model's own code, another file's class builds a submodule: no use to follow.
@@ -753,6 +763,14 @@ class Interpreter(Library):
             self._invoke(FunctionValue(init.node, init.scope, init.path, bound_self=instance), args, call, frame.depth)
         else:
             self.graph.escape_args(args)
+        if id(cls.node) not in self.active and any(isinstance(value, ModelValue) for value in instance.attributes.values()):
+            # A trainer, predictor or exporter holding the model it was given: its methods see that model.
+            self.active.add(id(cls.node))
+            try:
+                with self.recorder.aside():
+                    self._run_methods(cls, instance, [])
+            finally:
+                self.active.discard(id(cls.node))
         return instance
 
     def _use_model(self, model: ModelValue, args: list[Arg], call: cst.Call, frame: Frame) -> Value:
@@ -810,13 +828,14 @@ class Interpreter(Library):
         value = self.project.resolve(ref.qualname, constant=True)
         return value if isinstance(value, (Const, Count)) else ref
 
-    def _project_value(self, ref: Value, functions_only: bool = False) -> Value | None:
+    def _project_value(self, ref: Value, functions_only: bool = False, factories: bool = False) -> Value | None:
         """What an imported name is in another project file, looked up only when used."""
         if not isinstance(ref, ModuleRef) or self.project is None:
             return None
-        key = (ref.qualname, functions_only)
+        key = (ref.qualname, functions_only, factories)
         if key not in self.project_values:
-            self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only)
+            self.project_values[key] = self.project.resolve(ref.qualname, functions_only=functions_only,
+                                                            factories=factories)
         return self.project_values[key]
 
 

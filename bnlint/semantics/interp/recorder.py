@@ -37,6 +37,7 @@ from bnlint.semantics.interp.usage import (
     TrainableWrite,
     TrainingStep,
     UsageFacts,
+    evaluates,
 )
 from bnlint.semantics.interp.values import (UNKNOWN, Arg, ClassValue, Const, DictValue, Instance, Layer, ListValue, Param,
                                      LayerSequence, Tensor, Value, as_number)
@@ -164,13 +165,17 @@ class ModeBranches:
         self.after.append(dict(self.recorder.modes))
 
     def join(self) -> None:
+        """A mode every body leaves is kept, with the switch that set it on one of them (a
+        loop that ends with `model.train()`, entered with a fresh model, leaves it training)."""
         joined: dict[int, tuple[Mode, ModeSwitch | None]] = {}
         for key in set(self.before).union(*self.after):
-            states = [branch.get(key, self.before.get(key)) for branch in self.after]
-            if states[0] is not None and all(state == states[0] for state in states):
-                joined[key] = states[0]
-            else:
+            entry = self.before.get(key) or self.recorder.initial_mode(key)
+            states = [branch.get(key, entry) for branch in self.after]
+            if None in states or any(state[0] is not states[0][0] for state in states):
                 joined[key] = (Mode.UNKNOWN, None)
+                continue
+            switches = [switch for _, switch in states if switch is not None]
+            joined[key] = (states[0][0], switches[-1] if switches else None)
         self.recorder.modes = joined
 
 
@@ -186,12 +191,15 @@ class UsageRecorder:
         self.grads: list[Grad] = []
         self.tapes = 0
         self.functions: list[str] = []
+        self.evaluating: list[str] = []  # the running functions that do inference (usage.evaluates)
         self.modes: dict[int, tuple[Mode, ModeSwitch | None]] = {}  # by root model: mode, and what set it
+        self.switched: dict[int, ModelValue] = {}  # the root models in `modes`, by id
         self.handles: dict[int, ModelValue] = {}  # parameters / instances used as models
         # Each function analysed on its own (parameters unknown) is a run of its own: a model
         # another run built (in `__init__`, read back through `self`) may have been switched
         # by code in between, so only the run that built a model knows it is in train mode.
-        self.standalone_runs = 0
+        self.standalone_runs = 0  # the run going on
+        self._runs_begun = 0
         self.tensor_models: dict[int, ModelValue] = {}  # tensors a model call produced
         self.literal_tensors: dict[int, tuple[Tensor, Site]] = {}  # where `torch.randn(1, ...)` was written
         self.tensor_calls: dict[int, ModelCall] = {}  # the same tensors: the call that produced each
@@ -210,7 +218,7 @@ class UsageRecorder:
 
     def context(self) -> Context:
         return Context(tuple(self.loops), self.grads[-1] if self.grads else Grad.ENABLED, self.tapes > 0,
-                       tuple(self.functions))
+                       tuple(self.functions), tuple(self.evaluating))
 
     @property
     def in_model_code(self) -> bool:
@@ -236,15 +244,36 @@ class UsageRecorder:
 
     def begin_standalone_run(self) -> None:
         """A function analysed on its own: no mode is known at its start."""
-        self.standalone_runs += 1
+        self._runs_begun += 1
+        self.standalone_runs = self._runs_begun
         self.modes = {}
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Standalone runs started in the middle of another (the methods of a trainer built
+        there): they see none of its context, and it resumes with its modes afterwards."""
+        saved = (self.modes, self.standalone_runs, self.loops, self.grads, self.tapes, self.functions, self.evaluating)
+        self.loops, self.grads, self.tapes, self.functions, self.evaluating = [], [], 0, [], []
+        try:
+            yield
+        finally:
+            (self.modes, self.standalone_runs, self.loops, self.grads, self.tapes, self.functions,
+             self.evaluating) = saved
 
     def mode(self, model: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         root = model.root
         if id(root) in self.modes:
             return self.modes[id(root)]
+        return self._built_mode(root)
+
+    def _built_mode(self, root: ModelValue) -> tuple[Mode, ModeSwitch | None]:
         fresh = root.fresh and root.built_in == self.standalone_runs and root.framework is Framework.TORCH
         return (Mode.TRAIN if fresh else Mode.UNKNOWN), None
+
+    def initial_mode(self, key: int) -> tuple[Mode, ModeSwitch | None] | None:
+        """The mode of a switched model before any switch (train mode when freshly built here)."""
+        model = self.switched.get(key)
+        return self._built_mode(model) if model is not None else None
 
     def branches(self) -> ModeBranches:
         """Alternative bodies (if/else, a loop body or none) run from the same modes."""
@@ -254,9 +283,16 @@ class UsageRecorder:
         """The body of `loop` runs: events there record it in their context."""
         return _pushed(self.loops, loop)
 
-    def in_function(self, name: str) -> AbstractContextManager[None]:
-        """The body of function `name` runs (a model's own `forward` is model code)."""
-        return _pushed(self.functions, name)
+    @contextmanager
+    def in_function(self, function: cst.FunctionDef) -> Iterator[None]:
+        """The body of `function` runs (a model's own `forward` is model code)."""
+        name = function.name.value
+        with _pushed(self.functions, name):
+            if not evaluates(function):
+                yield
+                return
+            with _pushed(self.evaluating, name):
+                yield
 
     @property
     def in_model_loop(self) -> bool:
@@ -269,6 +305,22 @@ class UsageRecorder:
 
     # ----- values -------------------------------------------------------------------------
 
+    def join_models(self, left: Value, right: Value) -> ModelValue | None:
+        """A model after a branch: the wrapper when one side wrapped it (`if device == "cuda":
+        net = nn.DataParallel(net)`); a model of either kind when the sides built models
+        (`get_network(args)` returning `resnet20()` or `resnet32()`), which holds batch norm
+        when both do."""
+        if not (isinstance(left, ModelValue) and isinstance(right, ModelValue)):
+            return None
+        if left.root is right.root:
+            return left if _wrapping_depth(left) >= _wrapping_depth(right) else right
+        if left.inner is not None or right.inner is not None or left.framework is not right.framework:
+            return None
+        label = left.label if left.label == right.label else f"{left.label} or {right.label}"
+        return ModelValue(lambda: _joined_presence(left.presence, right.presence), left.framework, label,
+                          fresh=left.fresh and right.fresh, built_in=self.standalone_runs,
+                          zoo=left.zoo and right.zoo, cls=left.cls if left.cls is right.cls else None)
+
     def model_of(self, value: Value, label: str = "model", as_model: bool = False) -> ModelValue | None:
         """The model a value holds. Parameters and unknown attributes become models only
         when code uses them as one (`as_model`: called, switched to eval)."""
@@ -280,11 +332,18 @@ class UsageRecorder:
                 return None
             return self._handle(value, lambda: ModelValue(*found, value.cls.node.name.value, cls=value.cls))
         if isinstance(value, LayerSequence) and as_model:
-            return self._handle(value, lambda: ModelValue(sequence_presence(value), sequence_framework(value),
-                                                          "Sequential", fresh=True, built_in=self.standalone_runs))
+            return self._handle(value, lambda: self._sequential(value))
         if isinstance(value, Param) and as_model:
             return self._handle(value, lambda: ModelValue(Presence.UNKNOWN, None, label))
         return None
+
+    def _sequential(self, sequence: LayerSequence) -> ModelValue:
+        model = ModelValue(sequence_presence(sequence), sequence_framework(sequence), "Sequential", fresh=True,
+                           built_in=self.standalone_runs)
+        for item in sequence.items:
+            if isinstance(item, ModelValue):
+                item.root.containers.append(model)
+        return model
 
     def _handle(self, value: Value, make: Callable[[], ModelValue]) -> ModelValue:
         if id(value) not in self.handles:
@@ -299,7 +358,15 @@ class UsageRecorder:
         found = self.model_class(cls)
         if found is None:
             return None
-        model = ModelValue(*found, cls.node.name.value, site.node, fresh=True, cls=cls, built_in=self.standalone_runs)
+        presence, framework = found
+        parts = [part for part in (self.model_of(arg.value) for arg in args) if part is not None]
+        if parts and framework is Framework.TORCH:
+            # `Detector(backbone)` holds the model it is built from.
+            presence = _with_parts(presence, parts)
+        model = ModelValue(presence, framework, cls.node.name.value, site.node, fresh=True, cls=cls,
+                           built_in=self.standalone_runs)
+        for part in parts:
+            part.root.containers.append(model)
         outputs = _argument(args, "outputs", 1)
         if found[1] is Framework.KERAS and outputs is not None and isinstance(outputs.value, (Tensor, ListValue)):
             if output_presence(outputs.value, self.tensor_models) is Presence.YES:
@@ -490,12 +557,12 @@ class UsageRecorder:
         if name == "requires_grad_":
             flag = _argument(args, "requires_grad", 0)
             if flag is not None and _literal_bool(flag.value) is False:
-                self.facts.freezes.append(Freeze(site, model, self.context()))
+                self.facts.freezes.append(Freeze(site, model, self.context(), label))
             elif flag is None or _literal_bool(flag.value) is True:
-                self.facts.thaws.append(Freeze(site, model, self.context()))
+                self.facts.thaws.append(Freeze(site, model, self.context(), label))
             return model
         if name in ("parameters", "named_parameters"):
-            return Parameters(model, named=name == "named_parameters")
+            return Parameters(model, named=name == "named_parameters", name=label)
         if name in _INFERENCE_METHODS and not self.in_model_code:
             self.call(site, model, args, method=name)
             return Tensor(rank=None)
@@ -510,6 +577,7 @@ class UsageRecorder:
         switch = ModeSwitch(site, model, mode, True, self.context(), attribute)
         self.facts.switches.append(switch)
         self._keys.append(model.root)
+        self.switched[id(model.root)] = model.root
         self.modes[id(model.root)] = (mode, switch)
 
     def bare_switch(self, receiver: Value, attribute: cst.Attribute, site: Site) -> None:
@@ -549,14 +617,15 @@ class UsageRecorder:
         """What a for loop binds when it iterates parameters."""
         if not isinstance(iterated, Parameters):
             return None
-        single = Parameters(iterated.model, single=True)
+        single = Parameters(iterated.model, single=True, name=iterated.name)
         return ListValue([UNKNOWN, single]) if iterated.named else single
 
     def attribute_write(self, owner: Value, name: str, value: Value, site: Site) -> None:
         """`param.requires_grad = False` for a parameter of a model; `model.trainable = ...`."""
         if isinstance(owner, Parameters) and owner.single and name == "requires_grad" and _literal_bool(value) is not None:
             frozen = _literal_bool(value) is False
-            (self.facts.freezes if frozen else self.facts.thaws).append(Freeze(site, owner.model, self.context()))
+            (self.facts.freezes if frozen else self.facts.thaws).append(
+                Freeze(site, owner.model, self.context(), owner.name))
         model = self.model_of(owner, as_model=True) if isinstance(owner, (ModelValue, LayerSequence)) else None
         if model is not None and name == "trainable":
             self.facts.trainables.append(TrainableWrite(site, model, _literal_bool(value), self.context()))
@@ -576,7 +645,7 @@ class UsageRecorder:
             tensor, created = self.literal_tensors.get(id(first.value), (None, None))
             same_file = tensor is first.value and created is not None and created.path == site.path
             node = created.node if same_file else first.node.value  # `x = torch.randn(1, 3)` ... `model(x)`
-            self.facts.inputs.append(LiteralInput(event, first.value.batch, node))
+            self.facts.inputs.append(LiteralInput(event, first.value.batch, node, first.value.rank))
         output = Tensor()
         self._keys.append(output)
         self.tensor_models[id(output)] = model
@@ -596,6 +665,27 @@ class UsageRecorder:
 
 _MODEL_NAME = re.compile(r"(^|_)(model|net|network|encoder|backbone|classifier|generator|discriminator|student|teacher)s?$",
                          re.I)
+
+
+def _with_parts(presence: Callable[[], Presence], parts: list[ModelValue]) -> Callable[[], Presence]:
+    """A class's presence, or YES when a model it is built from holds batch norm: its
+    definition only stores and calls that parameter, which reads as no layer of its own."""
+    def combined() -> Presence:
+        if any(part.presence is Presence.YES for part in parts):
+            return Presence.YES
+        return presence()
+    return combined
+
+
+def _joined_presence(left: Presence, right: Presence) -> Presence:
+    return left if left is right else Presence.UNKNOWN
+
+
+def _wrapping_depth(model: ModelValue) -> int:
+    depth = 0
+    while model.inner is not None:
+        model, depth = model.inner, depth + 1
+    return depth
 
 
 def _label(expression: cst.BaseExpression) -> str:

@@ -13,12 +13,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 import libcst as cst
 
 from bnlint.semantics.catalogue.constructors import Presence
 from bnlint.semantics.catalogue.layers import Framework
 from bnlint.semantics.interp.values import ClassValue, Value
+from bnlint.semantics.syntax import walk
 
 
 class Mode(str, Enum):
@@ -56,6 +58,60 @@ def name_words(name: str) -> set[str]:
     return {word.lower() for word in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if word}
 
 
+# Methods whose call shows a function doing the work of inference: loading weights, turning
+# outputs into predictions or a metric, collecting them.
+_INFERENCE_WORK = frozenset({
+    "load_state_dict", "load", "load_weights", "load_checkpoint", "from_pretrained", "argmax", "topk", "softmax",
+    "sigmoid", "item", "eq", "append", "extend", "cat", "stack", "numpy", "tolist", "accuracy_score",
+})
+
+
+def evaluates(function: cst.FunctionDef) -> bool:
+    """A function named for inference (`says_inference`) that does what inference does: it
+    iterates data, loads weights, computes a metric or collects predictions, or returns
+    outputs to its caller. A `def test(): y = net(torch.randn(2, 3, 32, 32)); print(y.size())`
+    shape smoke test does none of these: it is neither inference nor training. A function
+    exported with a serving signature (`@tf.function(input_signature=...)`) serves predictions."""
+    return (says_inference(function.name.value) and _does_inference_work(function)) or _serves(function)
+
+
+def _serves(function: cst.FunctionDef) -> bool:
+    """`@tf.function(input_signature=[...])`: traced for export, as a SavedModel's signature."""
+    for decorator in function.decorators:
+        call = decorator.decorator
+        if isinstance(call, cst.Call) and isinstance(call.func, (cst.Attribute, cst.Name)) and any(
+                arg.keyword is not None and arg.keyword.value == "input_signature" for arg in call.args):
+            called = call.func.attr.value if isinstance(call.func, cst.Attribute) else call.func.value
+            if called == "function":
+                return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _does_inference_work(function: cst.FunctionDef) -> bool:
+    for node in walk(function.body):
+        if isinstance(node, cst.For) and not _iterates_literal(node.iter):
+            return True
+        if isinstance(node, (cst.Return, cst.Yield)) and node.value is not None:
+            return True
+        if isinstance(node, cst.ComparisonTarget) and isinstance(node.operator, cst.Equal):
+            return True  # `(predicted == labels).sum()`
+        if isinstance(node, cst.Call):
+            called = node.func
+            name = called.attr.value if isinstance(called, cst.Attribute) else called.value \
+                if isinstance(called, cst.Name) else None
+            if name in _INFERENCE_WORK:
+                return True
+    return False
+
+
+def _iterates_literal(iterated: cst.BaseExpression) -> bool:
+    """`range(3)`, `[1, 2]`: a loop over settings, not over data."""
+    if isinstance(iterated, (cst.List, cst.Tuple)):
+        return True
+    return isinstance(iterated, cst.Call) and isinstance(iterated.func, cst.Name) and iterated.func.value == "range"
+
+
 
 # ----- values ---------------------------------------------------------------------------------
 
@@ -81,6 +137,9 @@ class ModelValue(Value):
     owner: ModelValue | None = None  # the model this one is a submodule of (`model.backbone`)
     sync_bn: bool = False  # passed through SyncBatchNorm.convert_sync_batchnorm
     cls: ClassValue | None = None  # the project model class it is an instance of
+    # Models built from this one (`nn.Sequential(backbone, head)`, `Detector(backbone)`): putting
+    # them in train mode puts this one there too.
+    containers: list[ModelValue] = field(default_factory=list)
 
     @property
     def presence(self) -> Presence:
@@ -119,6 +178,7 @@ class Parameters(Value):
     model: ModelValue
     single: bool = False
     named: bool = False
+    name: str = "model"  # how the code names the model: `resnet` in `resnet.parameters()`
 
 
 @dataclass(eq=False)
@@ -168,6 +228,7 @@ class Context:
     grad: Grad = Grad.ENABLED
     tape: bool = False
     functions: tuple[str, ...] = ()
+    evaluating: tuple[str, ...] = ()  # the running functions that `evaluates()`, outermost first
 
     def inference_reason(self) -> str | None:
         """Why code here runs for inference, or None."""
@@ -175,9 +236,8 @@ class Context:
             return "under torch.no_grad()"
         if self.grad is Grad.INFERENCE:
             return "under torch.inference_mode()"
-        for name in reversed(self.functions):
-            if says_inference(name):
-                return f"in `{name}()`"
+        if self.evaluating:
+            return f"in `{self.evaluating[-1]}()`"
         return None
 
     def within(self, loop: Loop) -> bool:
@@ -305,6 +365,7 @@ class Freeze:
     site: Site
     model: ModelValue  # the frozen part
     context: Context
+    name: str  # how the code names it: `resnet`, `model.backbone`
 
 
 @dataclass(frozen=True)
@@ -314,6 +375,7 @@ class LiteralInput:
     call: ModelCall
     batch: int
     node: cst.CSTNode  # the tensor-creating call
+    rank: int | None = None  # how many dimensions it has, when known
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ class ProjectModules:
         self._loading: set[Path] = set()
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
-                classes_only: bool = False) -> Value | None:
+                classes_only: bool = False, factories: bool = False) -> Value | None:
         """The value a qualified name has in a project file: a function (or class) whose
         definition builds a layer or uses a model the rules look at, or (`constant`) any
         binding of the module (`from .config import BN_MOMENTUM`). `classes_only`: a class
-        (followed, or reaching batch norm through other names)."""
+        (followed, or reaching batch norm through other names). `factories`: also a function
+        reaching batch norm through other names (`def resnet20(): return ResNet(3)`)."""
         index = self.index
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
@@ -46,6 +47,8 @@ class ProjectModules:
                 continue
             name = parts[split]
             followed = name in index.followed_names(path, functions_only)
+            if factories and not followed:
+                followed = name in index.bn_names(path)  # a factory: `def resnet20(): return ResNet(3)`
             if classes_only:
                 followed = name in index.class_names(path) and (followed or name in index.bn_names(path))
             if not constant and not followed:

@@ -27,7 +27,7 @@ import libcst as cst
 from bnlint.semantics.catalogue.layers import Framework
 from bnlint.semantics.interp.facts import FileFacts, per_file
 from bnlint.semantics.interp.usage import Grad, LiteralInput, Loader, Mode, ModelCall, ModelValue, TrainingStep
-from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn
+from bnlint.semantics.questions.training import evals_batch_norm, holds_live_bn, trains_with
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,19 @@ def training_loaders(file: FileFacts) -> list[TrainingLoader]:
 
 def training_inputs(file: FileFacts, batch: int) -> Iterator[LiteralInput]:
     """Literal tensors of `batch` samples fed to a batch-norm model in train mode, with
-    gradients on and outside inference code (`model(torch.randn(1, 3, 224, 224))`)."""
+    gradients on and outside inference code, where a training step is taken with the call
+    (`model(torch.randn(1, 3, 224, 224))` then `loss.backward()`), or anywhere when the input
+    has one value per channel (`torch.randn(1, 32)`), which makes PyTorch raise. A shape check
+    on a one-image batch (`def test(): net(torch.randn(1, 3, 32, 32))`) trains nothing."""
     inputs = [item for item in file.usage.inputs if item.batch == batch and item.call.mode is Mode.TRAIN
-              and holds_live_bn(item.call.model) and _outside_inference(item.call)]
+              and holds_live_bn(item.call.model) and _outside_inference(item.call)
+              and (trains_with(file.usage, item.call.context) or _one_value_per_channel(item))]
     if inputs and not evals_batch_norm(file.module):
         yield from inputs
+
+
+def _one_value_per_channel(item: LiteralInput) -> bool:
+    return item.rank is not None and item.rank <= 2
 
 
 def _trained_model(loader: Loader, steps: list[TrainingStep]) -> ModelValue | None:

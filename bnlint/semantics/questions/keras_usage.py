@@ -102,11 +102,15 @@ def inference_code(call: ModelCall) -> str | None:
     return call.context.inference_reason()
 
 
-def deliberate_training_mode(call: ModelCall) -> bool:
-    """`training=True` at inference on purpose: Monte Carlo dropout (a function named for
-    sampling, or repeated calls in a `range()` loop of the function itself) or a
-    pix2pix-style generator (run with batch statistics at test time)."""
-    return _samples_dropout(call) or _is_generator(call)
+def samples_dropout(call: ModelCall) -> bool:
+    """`training=True` at inference to sample dropout masks (Monte Carlo dropout): a function
+    named for sampling, or calls repeated in a `range()` loop of the function itself."""
+    return _samples_dropout(call)
+
+
+def runs_generator(call: ModelCall) -> bool:
+    """A pix2pix-style generator, run with batch statistics at test time on purpose."""
+    return _is_generator(call)
 
 
 def _samples_dropout(call: ModelCall) -> bool:

@@ -10,7 +10,7 @@ from functools import lru_cache
 import libcst as cst
 
 from bnlint.semantics.catalogue.constructors import Presence
-from bnlint.semantics.interp.usage import Mode, ModelValue, UsageFacts
+from bnlint.semantics.interp.usage import Context, Mode, ModelValue, UsageFacts
 from bnlint.semantics.interp.values import ClassValue, FunctionValue
 from bnlint.semantics.syntax import parents
 
@@ -52,8 +52,17 @@ def runs_in_train_mode(usage: UsageFacts, model: ModelValue) -> bool:
         if (switch.called and switch.mode is Mode.TRAIN and (target is whole or _same_part(target, model))
                 and switch.context.inference_reason() is None):
             return True
-    return any(call.mode is Mode.TRAIN and call.context.inference_reason() is None
+    return any(call.mode is Mode.TRAIN and call.context.inference_reason() is None and trains_with(usage, call.context)
                for call in usage.calls if whole_model(call.model) is whole)
+
+
+def trains_with(usage: UsageFacts, context: Context) -> bool:
+    """A training step is taken with code here: in a loop around it, or in the function
+    running it (or one that function calls). A forward pass on its own, such as a shape
+    check on random input, trains nothing."""
+    functions = context.functions
+    return any(any(step.context.within(loop) for loop in context.loops)
+               or (functions and step.context.functions[:len(functions)] == functions) for step in usage.steps)
 
 
 def only_evaluated(usage: UsageFacts, model: ModelValue) -> bool:

@@ -42,7 +42,7 @@ from bnlint.report.full import SEVERITY_STYLES
 from bnlint.report.summary import make_console, plural
 
 if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker load on demand
-    from bnlint.engine import RunOptions
+    from bnlint.engine import RunOptions, RunResult
     from bnlint.fixes import FixMode
     from bnlint.runtime import Verification, VerifyOptions
 
@@ -155,6 +155,12 @@ def _add_lint_arguments(command: argparse.ArgumentParser) -> None:
     run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
     run.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
     run.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    run.add_argument("--project-root", type=Path, metavar="PATH",
+                     help="the project the files belong to (default: the nearest folder above them with a "
+                          "pyproject.toml, setup.cfg, setup.py or .git)")
+    run.add_argument("--stdin-filename", type=Path, metavar="PATH",
+                     help="with `-` as the path: lint stdin as if it were the file PATH in its project "
+                          "(--fix writes the fixed source to stdout)")
 
 
 def _add_runtime_arguments(command: argparse.ArgumentParser) -> None:
@@ -206,7 +212,7 @@ def _prepare(args: argparse.Namespace) -> tuple[str, ReportOptions, Config]:
         unused_noqa=args.report_unused_noqa
     )
     check_options(fmt, report_options)
-    config = load_config(Path(args.paths[0]), args.config).with_overrides(
+    config = load_config(args.stdin_filename or Path(args.paths[0]), args.config).with_overrides(
         select=args.select, ignore=args.ignore, extend_select=args.extend_select, fail_on=args.fail_on
     )
     return fmt, report_options, config
@@ -221,6 +227,7 @@ def _run_options(args: argparse.Namespace, fix_mode: FixMode) -> RunOptions:
         fix=fix_mode,
         diff=getattr(args, "diff", False),
         show_progress=sys.stderr.isatty() and not args.no_progress,
+        project_root=args.project_root.absolute() if args.project_root is not None else None,
         **({"cache_dir": args.cache_dir} if args.cache_dir is not None else {}),
     )
 
@@ -238,7 +245,10 @@ def _check(args: argparse.Namespace) -> int:
         if not args.fix or args.diff:
             raise UsageError("--verify works with --fix (and not with --diff)")
         return _fix_verified(args, fmt, report_options, config, fix_mode)
-    run = lint_paths(args.paths, config, _run_options(args, fix_mode))
+    buffer = _stdin_buffer(args)
+    run = lint_paths(args.paths, config, _run_options(args, fix_mode), buffer)
+    if buffer is not None and args.fix:
+        return _fixed_stdin(args, config, run, buffer[1])
     for problem in run.fix_problems:
         print(f"bnlint: {problem}", file=sys.stderr)
     if args.diff:
@@ -248,6 +258,34 @@ def _check(args: argparse.Namespace) -> int:
         return 0 if args.exit_zero or not run.diffs else 1
     return _report(args, fmt, report_options, config, run.results, run.files_checked,
                    run.fixed_count if args.fix else None)
+
+
+def _stdin_buffer(args: argparse.Namespace) -> tuple[Path, bytes] | None:
+    """(the file stdin stands for, its bytes) for `bnlint check --stdin-filename PATH -`."""
+    if args.paths != ["-"]:
+        if args.stdin_filename is not None:
+            raise UsageError("--stdin-filename needs `-` as the path")
+        return None
+    if args.stdin_filename is None:
+        raise UsageError("`-` (stdin) needs --stdin-filename PATH")
+    return args.stdin_filename, sys.stdin.buffer.read()
+
+
+def _fixed_stdin(args: argparse.Namespace, config: Config, run: RunResult, original: bytes) -> int:
+    """--fix on stdin: the fixed source (or the source unchanged) on stdout, like ruff; what
+    remains, concisely, on stderr."""
+    sys.stdout.buffer.write(run.fixed_buffer if run.fixed_buffer is not None else original)
+    sys.stdout.flush()
+    for problem in run.fix_problems:
+        print(f"bnlint: {problem}", file=sys.stderr)
+    remaining = [diagnostic for result in run.results for diagnostic in result.diagnostics]
+    for diagnostic in remaining:
+        print(f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}: {diagnostic.severity.value}: "
+              f"{diagnostic.code} {diagnostic.message}", file=sys.stderr)
+    if any(result.error for result in run.results):
+        return 2
+    failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in remaining)
+    return 0 if args.exit_zero or not failing else 1
 
 
 def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config, results: list[FileResult],

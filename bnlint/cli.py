@@ -1,4 +1,5 @@
-"""The command line: `bnlint check` (the default), `bnlint verify`, `bnlint rule CODE`, `bnlint rules`.
+"""The command line: `bnlint check` (the default), `bnlint verify`, `bnlint rule CODE`, `bnlint rules`,
+`bnlint server` (bnlint.server).
 
 `bnlint src/` is `bnlint check src/`: when the first argument is not a subcommand, `check`
 is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker l
     from bnlint.fixes import FixMode
     from bnlint.runtime import Verification, VerifyOptions
 
-SUBCOMMANDS = ("check", "verify", "rule", "rules")
+SUBCOMMANDS = ("check", "verify", "rule", "rules", "server")
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 _FIX_DESCRIPTIONS = {
     None: "none",
@@ -119,6 +120,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rule = subcommands.add_parser("rule", help="show a rule's documentation")
     rule.set_defaults(handler=_rule)
     rule.add_argument("rule", metavar="CODE|NAME", help="a rule code (BN304) or name (redundant-bias)")
+
+    server = subcommands.add_parser("server", help="a language server (LSP over stdio) for editors")
+    server.set_defaults(handler=_server)
 
     listing = subcommands.add_parser("rules", help="list the rules")
     listing.set_defaults(handler=_rules)
@@ -413,6 +417,14 @@ def _rule(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    try:
+        from bnlint.server import serve
+    except ImportError as error:
+        raise UsageError(f"`bnlint server` needs pygls: pip install 'bnlint[lsp]' ({error})") from None
+    return serve()
 
 
 def rule_markdown(rule: RuleInfo) -> str:

@@ -370,35 +370,43 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions,
             read[path] = read_bytes(path)
         except SourceError as error:
             results.append(FileResult(display_path(path), error=str(error)))
-    cache_dir = options.cache_dir
     groups: dict[Path, list[Path]] = {}
     for path in read:
         groups.setdefault(options.project_root or project_root(path), []).append(path)
-    jobs: list[_Job] = []
     projects: list[Project] = []
     for root, requested in sorted(groups.items()):
-        project = Project.scan(root, _source_roots(root, config), {path: read[path] for path in requested},
+        project = Project.scan(root, source_roots(root, config), {path: read[path] for path in requested},
                                buffer[0].absolute() if buffer is not None else None)
         projects.append(project)
-        cache_key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}\0{project.fingerprint}"
-                                   .encode()).hexdigest()[:20]
-        cache = ResultCache(cache_dir, cache_key, options.use_cache and buffer is None)
+        cache = project_cache(project, config, options.cache_dir, options.use_cache and buffer is None)
         cache.refuse_sources_inside(requested)
-        analysed = project.analysed_with(requested)
-        group_jobs = [_Job(path, project.files[path].data, project.files[path].digest) for path in analysed]
-        shown = {display_path(path) for path in requested}
-        group_results = _lint_project(group_jobs, project, cache, config, options)
-        results += [result for result in group_results if result.path in shown]
-        jobs += [job for job in group_jobs if display_path(job.path) in shown]
+        results += lint_in_project(project, requested, cache, config, options)
+        cache.save()
     run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files) + len(problems))
     if options.fix is not FixMode.NONE:
         for project in projects:
-            _fix_files(run, [job for job in jobs if job.path in project.files], config, project.index, options,
-                       buffer[0].absolute() if buffer is not None else None)
+            jobs = [_Job(path, project.files[path].data, project.files[path].digest) for path in groups[project.root]]
+            _fix_files(run, jobs, config, project.index, options, buffer[0].absolute() if buffer is not None else None)
     return run
 
 
-def _source_roots(root: Path, config: Config) -> list[Path]:
+def project_cache(project: Project, config: Config, directory: Path, enabled: bool) -> ResultCache:
+    """The result cache of one project: for this bnlint, this configuration and this set of files."""
+    key = f"{_code_fingerprint()}\0{config.fingerprint()}\0{project.fingerprint}"
+    return ResultCache(directory, hashlib.sha256(key.encode()).hexdigest()[:20], enabled)
+
+
+def lint_in_project(project: Project, requested: Sequence[Path], cache: ResultCache, config: Config,
+                    options: RunOptions) -> list[FileResult]:
+    """The results of the requested files of a project, computed with every file that
+    imports one of them (whose calls may establish a finding in it)."""
+    jobs = [_Job(path, project.files[path].data, project.files[path].digest)
+            for path in project.analysed_with(requested) if path in project.files]
+    shown = {display_path(path) for path in requested}
+    return [result for result in _lint_project(jobs, project, cache, config, options) if result.path in shown]
+
+
+def source_roots(root: Path, config: Config) -> list[Path]:
     """Where the project's modules are: `src = [...]` of a configuration at this root, else the root."""
     if config.src and config.root.absolute() == root:
         return [root / folder for folder in config.src]
@@ -424,7 +432,6 @@ def _lint_project(jobs: list[_Job], project: Project, cache: ResultCache, config
             dependencies.update((path, digests.get(path, "")) for path in loaded)
             cache.put(job.path, job.digest, result, dependencies)
             results.append(result)
-    cache.save()
     return crossfile.merge(results, config, project.index, [(job.path, job.data) for job in jobs])
 
 

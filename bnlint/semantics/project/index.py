@@ -88,6 +88,15 @@ class ProjectIndex:
             self._texts.popitem(last=False)
         return text
 
+    def set_text(self, path: Path, text: str | None) -> None:
+        """A buffer's text stands for the file (None: the file's own again); what was read
+        from the texts is read again."""
+        if text is None:
+            self.overrides.pop(path, None)
+        else:
+            self.overrides[path] = text
+        self._names.clear()
+
     def bn_names(self, path: Path) -> frozenset[str]:
         """The top-level names of a module whose definition uses batch norm, directly or
         through another such name (`class Net` whose backbone is a BN `ResNet`), or that it

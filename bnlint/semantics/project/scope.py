@@ -95,6 +95,25 @@ class Project:
         """Which files the project has: a file added or removed may change how imports resolve."""
         return hashlib.sha256("\0".join(map(str, self.files)).encode()).hexdigest()
 
+    def replace(self, path: Path, file: ProjectFile) -> None:
+        """An editor's buffer stands for a project file from now on."""
+        text = file.data.decode("utf-8", "replace")
+        self.files[path] = file
+        self.index.set_text(path, text)
+        self.imports[path] = frozenset(self._imported(path, text))
+
+    def forget_buffer(self, path: Path) -> None:
+        """The file on disk stands for itself again (its buffer was closed)."""
+        self.index.set_text(path, None)
+        try:
+            data = read_bytes(path)
+        except SourceError:
+            self.files.pop(path, None)
+            self.imports.pop(path, None)
+            return
+        self.files[path] = ProjectFile(path, data, hashlib.sha256(data).hexdigest())
+        self.imports[path] = frozenset(self._imported(path, data.decode("utf-8", "replace")))
+
     def _imported(self, path: Path, text: str) -> Iterable[Path]:
         """The project files a text imports (a module, or a submodule named in `from M import name`)."""
         for module, names in imports_in_text(text, *module_name_for(path)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,24 @@ class ResultCache:
                 path: {"digest": digest, "dependencies": dependencies, "result": _result_to_json(result)}
                 for path, (digest, dependencies, result) in self.entries.items()
             }}
+            # Written aside, then renamed over: a run reading it at the same time sees the old
+            # or the new file whole, and of two runs saving at once the last one's stands.
             temporary = self.file.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
             os.replace(temporary, self.file)
-        except OSError:
-            pass  # a read-only checkout still lints; it just is not faster next time
+        except OSError as error:  # a read-only checkout still lints; it just is not faster next time
+            _warn_once(f"bnlint: warning: cannot write the cache in {self.directory} "
+                       f"({error.strerror or error}); running without it")
+            self.enabled = False
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr)
 
 
 def _read(file: Path) -> dict[str, tuple[str, dict[str, str], FileResult]]:

@@ -1,4 +1,5 @@
-"""The command line: `bnlint check` (the default), `bnlint verify`, `bnlint rule CODE`, `bnlint rules`.
+"""The command line: `bnlint check` (the default), `bnlint verify`, `bnlint rule CODE`, `bnlint rules`,
+`bnlint server` (bnlint.server).
 
 `bnlint src/` is `bnlint check src/`: when the first argument is not a subcommand, `check`
 is assumed (so a directory named like a subcommand needs an explicit `bnlint check rules`).
@@ -44,11 +45,11 @@ from bnlint.report.summary import make_console, plural, print_table
 from bnlint.suppression import UNUSED_NOQA
 
 if TYPE_CHECKING:  # imported where used: the analysis and the runtime checker load on demand
-    from bnlint.engine import RunOptions
+    from bnlint.engine import RunOptions, RunResult
     from bnlint.fixes import FixMode
     from bnlint.runtime import Verification, VerifyOptions
 
-SUBCOMMANDS = ("check", "verify", "rule", "rules")
+SUBCOMMANDS = ("check", "verify", "rule", "rules", "server")
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 _FIX_DESCRIPTIONS = {
     None: "none",
@@ -127,6 +128,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rule.set_defaults(handler=_rule)
     rule.add_argument("rule", metavar="CODE|NAME", help="a rule code (BN304) or name (redundant-bias)")
 
+    server = subcommands.add_parser("server", help="a language server (LSP over stdio) for editors")
+    server.set_defaults(handler=_server)
+
     listing = subcommands.add_parser("rules", help="list the rules")
     listing.set_defaults(handler=_rules)
     listing.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
@@ -177,6 +181,12 @@ def _add_common_arguments(command: argparse.ArgumentParser, fixes: bool) -> None
     misc.add_argument("-n", "--no-cache", action="store_true", help="ignore and do not write the result cache")
     misc.add_argument("--cache-dir", type=Path, metavar="PATH", help="where to keep the result cache")
     misc.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    misc.add_argument("--project-root", type=Path, metavar="PATH",
+                      help="the project the files belong to (default: the nearest folder above them with a "
+                           "pyproject.toml, setup.cfg, setup.py or .git)")
+    misc.add_argument("--stdin-filename", type=Path, metavar="PATH",
+                      help="with `-` as the path: lint stdin as if it were the file PATH in its project "
+                           "(--fix writes the fixed source to stdout)")
     misc.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
     _add_runtime_arguments(command)
     common = command.add_argument_group("Global options")
@@ -244,7 +254,8 @@ def _prepare(args: argparse.Namespace) -> tuple[str, ReportOptions, Config]:
     if len(files) > 1:
         raise UsageError(f"--config names two files ({files[0]}, {files[1]}); give one, plus KEY=VALUE overrides")
     overrides = [value for value in args.config if _is_override(value)]
-    config = load_config(Path(args.paths[0]), Path(files[0]) if files else None, overrides).with_overrides(
+    start = args.stdin_filename or Path(args.paths[0])
+    config = load_config(start, Path(files[0]) if files else None, overrides).with_overrides(
         select=args.select, ignore=args.ignore, extend_select=extend_select, exclude=args.exclude,
         extend_exclude=args.extend_exclude, fail_on=args.fail_on,
     )
@@ -265,6 +276,7 @@ def _run_options(args: argparse.Namespace, fix_mode: FixMode) -> RunOptions:
         fix=fix_mode,
         diff=getattr(args, "diff", False),
         show_progress=sys.stderr.isatty() and not args.no_progress,
+        project_root=args.project_root.absolute() if args.project_root is not None else None,
         **({"cache_dir": args.cache_dir} if args.cache_dir is not None else {}),
     )
 
@@ -288,7 +300,10 @@ def _check(args: argparse.Namespace) -> int:
         if not args.fix or args.diff:
             raise UsageError("--verify works with --fix (and not with --diff)")
         return _fix_verified(args, fmt, report_options, config, fix_mode)
-    run = lint_paths(args.paths, config, _run_options(args, fix_mode))
+    buffer = _stdin_buffer(args)
+    run = lint_paths(args.paths, config, _run_options(args, fix_mode), buffer)
+    if buffer is not None and args.fix:
+        return _fixed_stdin(args, config, run, buffer[1])
     for problem in run.fix_problems:
         print(f"bnlint: {problem}", file=sys.stderr)
     if args.show_fixes and fix_mode is FixMode.NONE:
@@ -380,6 +395,34 @@ def _add_noqa(args: argparse.Namespace, config: Config) -> int:
         added += count
     print(f"Added {plural(added, 'noqa directive')}.", file=sys.stderr)
     return 2 if any(result.error for result in run.results) else 0
+
+
+def _stdin_buffer(args: argparse.Namespace) -> tuple[Path, bytes] | None:
+    """(the file stdin stands for, its bytes) for `bnlint check --stdin-filename PATH -`."""
+    if args.paths != ["-"]:
+        if args.stdin_filename is not None:
+            raise UsageError("--stdin-filename needs `-` as the path")
+        return None
+    if args.stdin_filename is None:
+        raise UsageError("`-` (stdin) needs --stdin-filename PATH")
+    return args.stdin_filename, sys.stdin.buffer.read()
+
+
+def _fixed_stdin(args: argparse.Namespace, config: Config, run: RunResult, original: bytes) -> int:
+    """--fix on stdin: the fixed source (or the source unchanged) on stdout, like ruff; what
+    remains, concisely, on stderr."""
+    sys.stdout.buffer.write(run.fixed_buffer if run.fixed_buffer is not None else original)
+    sys.stdout.flush()
+    for problem in run.fix_problems:
+        print(f"bnlint: {problem}", file=sys.stderr)
+    remaining = [diagnostic for result in run.results for diagnostic in result.diagnostics]
+    for diagnostic in remaining:
+        print(f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}: {diagnostic.severity.value}: "
+              f"{diagnostic.code} {diagnostic.message}", file=sys.stderr)
+    if any(result.error for result in run.results):
+        return 2
+    failing = any(diagnostic.severity.rank >= config.fail_on.rank for diagnostic in remaining)
+    return 0 if args.exit_zero or not failing else 1
 
 
 def _report(args: argparse.Namespace, fmt: str, options: ReportOptions, config: Config, results: list[FileResult],
@@ -510,6 +553,14 @@ def _rule(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    try:
+        from bnlint.server import serve
+    except ImportError as error:
+        raise UsageError(f"`bnlint server` needs pygls: pip install 'bnlint[lsp]' ({error})") from None
+    return serve()
 
 
 def rule_markdown(rule: RuleInfo) -> str:

@@ -60,6 +60,7 @@ class Config:
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by rule code
     source: Path | None = None  # the file the configuration came from
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)  # TOML key -> where it was set
+    src: tuple[str, ...] = ()  # the project's source roots, relative to root (default: the project root)
 
     @cached_property
     def enabled_codes(self) -> frozenset[str]:
@@ -105,6 +106,7 @@ class Config:
                 pattern: sorted(resolve_selectors(selectors)) for pattern, selectors in self.per_file_ignores.items()
             },
             "rule_options": {code: dict(options) for code, options in self.rule_options.items()},
+            "src": list(self.src),
         }
         encoded = json.dumps(state, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
@@ -338,6 +340,7 @@ class _TableReader:
 _KEYS = (
     "extend",  # a TOML file whose bnlint table this one builds on
     "select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "respect-gitignore", "rule-options",
+    "src",  # the project's source roots (`src = ["src", "tests"]`), like ruff's
     "verify",  # `bnlint verify`'s settings, read and checked by bnlint.runtime
 )  # fmt: skip
 
@@ -365,6 +368,8 @@ def _build(table: Any, source: Path, section: str, origins: dict[str, str]) -> C
             raise reader.error(f"exclude: invalid pattern: {error}") from None
     if "per-file-ignores" in table:
         settings["per_file_ignores"] = _per_file_ignores(reader, table["per-file-ignores"])
+    if "src" in table:
+        settings["src"] = reader.strings("src", table["src"])
     if "fail-on" in table:
         settings["fail_on"] = _fail_on(reader, table["fail-on"])
     if "respect-gitignore" in table:

@@ -63,7 +63,9 @@ def merge(results: list[FileResult], config: Config, project: ProjectIndex,
         established.setdefault(diagnostic.path, []).append(diagnostic)
     if not established:
         return results
-    return [_with_established(result, established.get(result.path, []), config) for result in results]
+    texts = {display_path(source): data for source, data in sources}  # an editor's buffer, not the file
+    return [_with_established(result, established.get(result.path, []), config, texts.get(result.path))
+            for result in results]
 
 
 def _importers(path: str, helper: str, project: ProjectIndex, sources: Sequence[tuple[Path, bytes]]) -> set[str]:
@@ -87,7 +89,8 @@ def _shown(path: Path | None) -> str | None:
     return display_path(path) if path is not None else None
 
 
-def _with_established(result: FileResult, found: list[Diagnostic], config: Config) -> FileResult:
+def _with_established(result: FileResult, found: list[Diagnostic], config: Config, data: bytes | None
+                      ) -> FileResult:
     known = {(d.code, d.line, d.column) for d in result.diagnostics}
     new = []
     for diagnostic in found:  # several callers may establish the same finding
@@ -98,7 +101,7 @@ def _with_established(result: FileResult, found: list[Diagnostic], config: Confi
     if not new:
         return result
     try:
-        source = read_source(Path(result.path))
+        source = read_source(Path(result.path), data)
     except SourceError:
         return result
     kept, _ = Suppressions.from_text(source.text).apply(new, result.path)

@@ -39,7 +39,8 @@ from bnlint.semantics.interp.facts import FileFacts
 from bnlint.semantics.interp.interpreter import Interpreter
 from bnlint.semantics.names import module_name_for
 from bnlint.semantics.project.index import BN_TEXT, USAGE_TEXT, ProjectIndex
-from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse
+from bnlint.semantics.project.loading import ProjectModules, loaded_module, parse, recursion_budget
+from bnlint.semantics.project.scope import Project, project_root
 from bnlint.suppression import UNUSED_NOQA, Suppressions, unused_noqa_finding
 
 SYNTAX_ERROR = "BN000"
@@ -56,6 +57,7 @@ class RunOptions:
     fix: FixMode = FixMode.NONE
     diff: bool = False
     show_progress: bool = False
+    project_root: Path | None = None  # default: found from each file (bnlint.semantics.project.scope)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class RunResult:
     fixes: dict[str, Counter[str]] = field(default_factory=dict)
     # One line per file whose fixes were not written, and why.
     fix_problems: list[str] = field(default_factory=list)
+    fixed_buffer: bytes | None = None  # the fixed text of a buffer given instead of its file (stdin)
 
 
 # ----- one text ------------------------------------------------------------------------------
@@ -105,7 +108,8 @@ class Linter:
         module_name, is_package = module_name_for(file_path) if file_path else (Path(path).stem, False)
         facts = FileFacts(str(file_path) if file_path else path, module, text, module_name, is_package)
         try:
-            Interpreter(facts, self.modules).analyse()
+            with recursion_budget():
+                Interpreter(facts, self.modules).analyse()
         except RecursionError:  # pathologically nested code: no facts, no findings
             return _TextFindings()
         context = CheckContext(facts, self.options, project=self.project)
@@ -355,24 +359,71 @@ def _code_fingerprint() -> str:
     return hashlib.sha256("\n".join(state).encode()).hexdigest()
 
 
-def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> RunResult:
+def lint_paths(paths: Sequence[str], config: Config, options: RunOptions,
+               buffer: tuple[Path, bytes] | None = None) -> RunResult:
+    """Findings for the files under `paths`, each computed from its whole project (see
+    bnlint.semantics.project.scope). `buffer`: (path, text) of a file whose text is given
+    (stdin), linted as if it were that file; `paths` are then ignored."""
     problems: list[tuple[str, str]] = []
-    files = discover(paths, config, problems)
-    unreadable = [FileResult(display_path(path), error=f"{display_path(path)}: {why}") for path, why in problems]
-    jobs: list[_Job] = []
+    files = [buffer[0].absolute()] if buffer is not None else discover(paths, config, problems)
+    results = [FileResult(display_path(path), error=f"{display_path(path)}: {why}") for path, why in problems]
+    read: dict[Path, bytes] = {buffer[0].absolute(): buffer[1]} if buffer is not None else {}
     for path in files:
-        try:
-            data = read_bytes(path)
-        except SourceError as error:
-            unreadable.append(FileResult(display_path(path), error=str(error)))
+        if path in read:
             continue
-        jobs.append(_Job(path, data, hashlib.sha256(data).hexdigest()))
-    digests = {str(job.path): job.digest for job in jobs}
-    project = ProjectIndex([job.path for job in jobs])  # what it reads of other files must be readable
-    cache_key = hashlib.sha256(f"{_code_fingerprint()}\0{config.fingerprint()}".encode()).hexdigest()[:20]
-    cache = ResultCache(options.cache_dir, cache_key, options.use_cache)
-    cache.refuse_sources_inside(files)
-    results: list[FileResult] = list(unreadable)
+        try:
+            read[path] = read_bytes(path)
+        except SourceError as error:
+            results.append(FileResult(display_path(path), error=str(error)))
+    groups: dict[Path, list[Path]] = {}
+    for path in read:
+        groups.setdefault(options.project_root or project_root(path), []).append(path)
+    projects: list[Project] = []
+    for root, requested in sorted(groups.items()):
+        project = Project.scan(root, source_roots(root, config), {path: read[path] for path in requested},
+                               buffer[0].absolute() if buffer is not None else None)
+        projects.append(project)
+        cache = project_cache(project, config, options.cache_dir, options.use_cache and buffer is None)
+        cache.refuse_sources_inside(requested)
+        results += lint_in_project(project, requested, cache, config, options)
+        cache.save()
+    run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files))
+    if options.fix is not FixMode.NONE:
+        for project in projects:
+            jobs = [_Job(path, project.files[path].data, project.files[path].digest) for path in groups[project.root]]
+            _fix_files(run, jobs, config, project.index, options, buffer[0].absolute() if buffer is not None else None)
+    return run
+
+
+def project_cache(project: Project, config: Config, directory: Path, enabled: bool) -> ResultCache:
+    """The result cache of one project: for this bnlint, this configuration and this set of files."""
+    key = f"{_code_fingerprint()}\0{config.fingerprint()}\0{project.fingerprint}"
+    return ResultCache(directory, hashlib.sha256(key.encode()).hexdigest()[:20], enabled)
+
+
+def lint_in_project(project: Project, requested: Sequence[Path], cache: ResultCache, config: Config,
+                    options: RunOptions) -> list[FileResult]:
+    """The results of the requested files of a project, computed with every file that
+    imports one of them (whose calls may establish a finding in it)."""
+    jobs = [_Job(path, project.files[path].data, project.files[path].digest)
+            for path in project.analysed_with(requested) if path in project.files]
+    shown = {display_path(path) for path in requested}
+    return [result for result in _lint_project(jobs, project, cache, config, options) if result.path in shown]
+
+
+def source_roots(root: Path, config: Config) -> list[Path]:
+    """Where the project's modules are: `src = [...]` of a configuration at this root, else the root."""
+    if config.src and config.root.absolute() == root:
+        return [root / folder for folder in config.src]
+    return [root]
+
+
+def _lint_project(jobs: list[_Job], project: Project, cache: ResultCache, config: Config,
+                  options: RunOptions) -> list[FileResult]:
+    """The results of the analysed files (from the cache where every file each depends on
+    is unchanged), merged across files."""
+    digests = {str(path): file.digest for path, file in project.files.items()}
+    results: list[FileResult] = []
     pending: list[_Job] = []
     for job in jobs:
         cached = cache.get(job.path, job.digest, digests)
@@ -381,15 +432,12 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions) -> Run
         else:
             pending.append(job)
     with _fewer_collections():
-        for job, (result, dependencies) in _run_jobs(pending, config, project, options):
-            cache.put(job.path, job.digest, result, {path: digests.get(path, "") for path in dependencies})
+        for job, (result, loaded) in _run_jobs(pending, config, project.index, options):
+            dependencies = project.dependencies(job.path)
+            dependencies.update((path, digests.get(path, "")) for path in loaded)
+            cache.put(job.path, job.digest, result, dependencies)
             results.append(result)
-    cache.save()
-    merged = crossfile.merge(results, config, project, [(job.path, job.data) for job in jobs])
-    run = RunResult(sorted(merged, key=lambda r: r.path), files_checked=len(files))
-    if options.fix is not FixMode.NONE:
-        _fix_files(run, jobs, config, project, options)
-    return run
+    return crossfile.merge(results, config, project.index, [(job.path, job.data) for job in jobs])
 
 
 def _run_jobs(jobs: list[_Job], config: Config, project: ProjectIndex,
@@ -436,8 +484,10 @@ def _advance(progress) -> None:  # type: ignore[no-untyped-def]
         progress.advance(progress.task_ids[0])
 
 
-def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: ProjectIndex, options: RunOptions) -> None:
-    """Fix the files that have applicable fixes, then report what remains in them."""
+def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: ProjectIndex, options: RunOptions,
+               buffer: Path | None = None) -> None:
+    """Fix the files that have applicable fixes, then report what remains in them. The
+    `buffer`'s fixed text is kept in the run (stdin's goes to stdout), never written."""
     by_path = {display_path(job.path): job for job in jobs}
     linter = Linter(config, project)
     for index, result in enumerate(run.results):
@@ -463,7 +513,11 @@ def _fix_files(run: RunResult, jobs: list[_Job], config: Config, project: Projec
             run.fixed_count += count
             run.fixes[result.path] = fixable
             continue
-        problem = write_in_place(job.path, fixed_data, job.data)
+        problem = None
+        if job.path == buffer:
+            run.fixed_buffer = fixed_data
+        else:
+            problem = write_in_place(job.path, fixed_data, job.data)
         if problem is not None:
             run.fix_problems.append(f"{source.display_path}: fixes not written: {problem}")
             continue

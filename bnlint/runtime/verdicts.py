@@ -479,7 +479,7 @@ def verify_eps(subject: Subject) -> Verdict:
         return Verdict(NOT_REPRODUCED, f"On this input {said}: the input's variance dwarfs the eps.", numbers,
                        plots=[plot])
     verdict = Verdict(CONFIRMED, f"{said[0].upper()}{said[1:]}: the layer barely normalizes.", numbers, plots=[plot])
-    fixed = _fixed_model(subject, verdict)
+    fixed = fixed_model(subject, verdict)
     if fixed is None:
         return verdict
     fixed_norm = subject.counterpart(fixed, norm).handle

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from bnlint.config import load_config
+from bnlint.diagnostics import FileResult
 from bnlint.engine import RunOptions, lint_paths, lint_source
 
 _MARKER = re.compile(r"#\s*expect:\s*(BN\d{3}(?:\s*,\s*BN\d{3})*)")
@@ -57,9 +58,18 @@ def lint_package(root: Path, modules: dict[str, str], codes: set[str], name: str
     for module, source in modules.items():
         (package / f"{module}.py").write_text(dedent(source))
     run = lint_paths([str(package)], load_config(root), RunOptions(jobs=1, use_cache=False))
+    assert_each_file_alone_gets_the_same(run.results, root)
     found = {Path(result.path).stem: sorted((d.code, d.line) for d in result.diagnostics if d.code in codes)
              for result in run.results}
     return {module: found.get(module, []) for module in modules}
+
+
+def assert_each_file_alone_gets_the_same(whole: list[FileResult], root: Path) -> None:
+    """The invariant of project-scoped analysis, over every multi-file test package: a file
+    linted alone gets exactly the findings a run over the whole package gives it."""
+    for result in whole:
+        alone = lint_paths([result.path], load_config(root), RunOptions(jobs=1, use_cache=False)).results
+        assert [d.to_json() for d in alone[0].diagnostics] == [d.to_json() for d in result.diagnostics], result.path
 
 
 def package_markers(modules: dict[str, str]) -> dict[str, list[tuple[str, int]]]:

@@ -18,7 +18,7 @@ from bnlint.semantics.catalogue.layers import Framework, Kind, lookup
 from bnlint.semantics.interp.values import Count
 from bnlint.semantics.names import import_bindings
 
-from .conftest import codes_at
+from .conftest import assert_each_file_alone_gets_the_same, codes_at
 
 # ----- names ---------------------------------------------------------------------------------
 
@@ -169,7 +169,10 @@ def _findings(run: RunResult) -> dict[str, list[tuple[str, int]]]:
 
 def _lint(package: Path, use_cache: bool) -> RunResult:
     options = RunOptions(jobs=1, use_cache=use_cache, cache_dir=package.parent.parent / "cache")
-    return lint_paths([str(package)], load_config(package.parent), options)
+    run = lint_paths([str(package)], load_config(package.parent), options)
+    if not use_cache:
+        assert_each_file_alone_gets_the_same(run.results, package.parent)
+    return run
 
 
 def test_findings_depend_on_imported_helpers(package: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from bnlint.semantics.catalogue.layers import FRAMEWORK_ROOTS
@@ -47,7 +47,8 @@ _TOP_LEVEL = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*
 
 
 class ProjectIndex:
-    def __init__(self, paths: Iterable[Path]) -> None:
+    def __init__(self, paths: Iterable[Path], overrides: Mapping[Path, str] | None = None) -> None:
+        self.overrides = dict(overrides or {})  # texts standing for files (an editor's buffer, stdin)
         self.by_module: dict[str, Path] = {}
         for path in paths:
             if path.suffix != ".py":
@@ -60,7 +61,6 @@ class ProjectIndex:
             parts = name.split(".")
             for start in range(1, len(parts)):
                 self.by_suffix.setdefault(".".join(parts[start:]), []).append(name)
-        self._loading: set[str] = set()
         self._names: dict[tuple[Path, tuple[object, ...]], frozenset[str]] = {}
         self._texts: OrderedDict[Path, tuple[tuple[int, int], str]] = OrderedDict()
         self.loaded_files: set[Path] = set()  # what the current file's analysis depended on
@@ -68,6 +68,8 @@ class ProjectIndex:
     def text(self, path: Path) -> str | None:
         """A project file's text, read once while the file is unchanged; None when it
         cannot be read as UTF-8."""
+        if path in self.overrides:
+            return self.overrides[path]
         try:
             stat = path.stat()
         except OSError:
@@ -85,6 +87,15 @@ class ProjectIndex:
         if len(self._texts) > _MAX_TEXTS:
             self._texts.popitem(last=False)
         return text
+
+    def set_text(self, path: Path, text: str | None) -> None:
+        """A buffer's text stands for the file (None: the file's own again); what was read
+        from the texts is read again."""
+        if text is None:
+            self.overrides.pop(path, None)
+        else:
+            self.overrides[path] = text
+        self._names.clear()
 
     def bn_names(self, path: Path) -> frozenset[str]:
         """The top-level names of a module whose definition uses batch norm, directly or
@@ -107,23 +118,49 @@ class ProjectIndex:
                   defined: Callable[[str, set[str]], Iterable[str]]) -> frozenset[str]:
         """The names of one kind a module defines (`defined(text, re-exported names)`) or
         re-exports from the project modules defining them: read from the text alone (no
-        parse), once per process."""
-        key = (path, kind)
-        if key in self._names:
-            return self._names[key]
-        self._names[key] = frozenset()  # an import cycle sees nothing more
-        text = self.text(path)
-        if text is None:
-            return frozenset()
-        names: set[str] = set()
-        for module, imported in imports_in_text(text, *module_name_for(path)):
-            source = self.module_path(module)
-            if source is not None and imported is not None:
-                exported = self._exported(source, kind, defined)
-                names.update(alias for name, alias in imported if name in exported)
-        names.update(defined(text, names))
-        self._names[key] = frozenset(names)
-        return self._names[key]
+        parse), once per process. The modules it re-exports from, directly or not, are
+        solved together (a least fixed point), so that an import cycle gives the same answer
+        whichever of its modules is asked first."""
+        known = self._names.get((path, kind))
+        if known is not None:
+            return known
+        sources = self._reexport_sources(path, kind)
+        names: dict[Path, frozenset[str]] = {module: frozenset() for module in sources}
+        changed = True
+        while changed:
+            changed = False
+            for module, (text, imported) in sources.items():
+                found: set[str] = set()
+                for source, pairs in imported:
+                    exported = names[source] if source in names else self._names[(source, kind)]
+                    found.update(alias for name, alias in pairs if name in exported)
+                found.update(defined(text, found))
+                if found != names[module]:
+                    names[module], changed = frozenset(found), True
+        for module, exported in names.items():
+            self._names[(module, kind)] = exported
+        return names[path]
+
+    def _reexport_sources(self, path: Path, kind: tuple[object, ...]
+                          ) -> dict[Path, tuple[str, list[tuple[Path, list[tuple[str, str]]]]]]:
+        """The modules whose exports of `kind` are not known yet that `path`'s depend on, with
+        their text and what each imports from which project module."""
+        found: dict[Path, tuple[str, list[tuple[Path, list[tuple[str, str]]]]]] = {}
+        stack = [path]
+        while stack:
+            module = stack.pop()
+            if module in found:
+                continue
+            text = self.text(module) or ""
+            imported = []
+            for name, pairs in imports_in_text(text, *module_name_for(module)):
+                source = self.module_path(name)
+                if source is not None and pairs is not None:
+                    imported.append((source, pairs))
+                    if source not in found and (source, kind) not in self._names:
+                        stack.append(source)
+            found[module] = (text, imported)
+        return found
 
     def imports_batch_norm(self, text: str, path: Path | None) -> bool:
         """Whether a text imports a project name (or module) that involves batch norm."""

@@ -3,11 +3,18 @@ only when a file being analysed uses something it binds.
 
 This module owns the process-wide state: the syntax trees parsed (whether linted or
 loaded), the bindings each loaded module makes, and the tree those bindings' nodes are in.
+What it keeps depends only on file contents, never on which files were analysed before in
+the process: a module loaded inside an import cycle (whose bindings depend on where the
+cycle was entered) is not kept, and every analysis gets the same recursion budget wherever
+on the stack it starts.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import libcst as cst
@@ -23,6 +30,8 @@ _MAX_PARSED = 128
 _PARSED: OrderedDict[tuple[str, int], cst.Module | None] = OrderedDict()
 _BINDINGS: dict[tuple[str, int], dict[str, Value]] = {}
 _LOADED: dict[str, cst.Module] = {}  # the module each loaded file's bindings refer into
+_RECURSION_BUDGET = 1000  # frames an analysis may use above where it starts
+_RECURSION_CEILING = 6000  # Python frames also use the C stack: never above this
 
 
 class ProjectModules:
@@ -30,7 +39,8 @@ class ProjectModules:
 
     def __init__(self, index: ProjectIndex) -> None:
         self.index = index
-        self._loading: set[Path] = set()
+        self._loading: list[Path] = []  # outermost first
+        self._in_cycle: set[Path] = set()  # modules on the stack whose bindings saw a cycle cut
 
     def resolve(self, qualname: str, *, constant: bool = False, functions_only: bool = False,
                 classes_only: bool = False, factories: bool = False) -> Value | None:
@@ -63,22 +73,25 @@ class ProjectModules:
     def _bindings(self, path: Path) -> dict[str, Value] | None:
         """Interpret a module's top level once per process and keep what it binds."""
         if path in self._loading:  # an import cycle: the half-loaded module has no bindings yet
+            self._in_cycle.update(self._loading)
             return None
-        self._loading.add(path)
-        try:
-            self.index.loaded_files.add(path)
-            text = self.index.text(path)
-            if text is None:
-                return None
-            key = (str(path), hash(text))
-            if key not in _BINDINGS:
-                bindings = self._interpret(path, text)
-                if bindings is None:
-                    return None
-                _BINDINGS[key] = bindings
+        self.index.loaded_files.add(path)
+        text = self.index.text(path)
+        if text is None:
+            return None
+        key = (str(path), hash(text))
+        if key in _BINDINGS:
             return _BINDINGS[key]
+        self._loading.append(path)
+        try:
+            bindings = self._interpret(path, text)
         finally:
-            self._loading.discard(path)
+            self._loading.pop()
+        if path in self._in_cycle:
+            self._in_cycle.discard(path)
+        elif bindings is not None:
+            _BINDINGS[key] = bindings
+        return bindings
 
     def _interpret(self, path: Path, text: str) -> dict[str, Value] | None:
         try:
@@ -90,11 +103,29 @@ class ProjectModules:
         name, is_package = module_name_for(path)
         interpreter = Interpreter(FileFacts(str(path), module, module_name=name, is_package=is_package), self)
         try:
-            bindings = interpreter.load_module()
+            with recursion_budget():
+                bindings = interpreter.load_module()
         except RecursionError:
             bindings = {}
         _LOADED[str(path)] = module
         return bindings
+
+
+@contextmanager
+def recursion_budget() -> Iterator[None]:
+    """The same number of frames for an analysis wherever on the stack it starts (a worker
+    process, the main one, inside another module's load), so that whether it runs out
+    never depends on what was analysed before."""
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(min(depth + _RECURSION_BUDGET, _RECURSION_CEILING))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def parse(path: Path, text: str) -> cst.Module | None:

@@ -382,7 +382,7 @@ def lint_paths(paths: Sequence[str], config: Config, options: RunOptions,
         cache.refuse_sources_inside(requested)
         results += lint_in_project(project, requested, cache, config, options)
         cache.save()
-    run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files) + len(problems))
+    run = RunResult(sorted(results, key=lambda r: r.path), files_checked=len(files))
     if options.fix is not FixMode.NONE:
         for project in projects:
             jobs = [_Job(path, project.files[path].data, project.files[path].digest) for path in groups[project.root]]

@@ -349,3 +349,14 @@ def test_stdin_fix_writes_the_fixed_source_to_stdout_and_nothing_to_disk(
     assert (root / "pkg/net.py").read_text() == on_disk
     assert not (root / ".bnlint_cache").exists()
     shutil.rmtree(root)
+
+
+def test_a_cache_that_cannot_be_written_is_one_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_project(tmp_path / "p", TRAINING)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    engine = root / "pkg/engine.py"
+    found = findings_of([engine], root, blocked / "cache")  # a folder inside a file cannot be made
+    assert [code for code, *_ in found[display_path(engine)]] == ["BN103"]
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot write the cache") == 1

@@ -351,6 +351,21 @@ def _drift(backend: Backend, norm: Any, batches: list[np.ndarray]) -> tuple[list
     return running, means
 
 
+def _calls_of_first(subject: Subject, norms: list[LayerRef]) -> tuple[LayerRef, list[Call]] | Verdict:
+    """The first flagged batch norm and its calls in one train-mode forward pass, or why
+    there is nothing to measure."""
+    if not norms:
+        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built by the flagged code.")
+    norm = norms[0]
+    with subject.preserved():
+        trace = subject.backend.trace(subject.model, subject.batch(), training=True)
+    calls = trace.calls_of(norm)
+    if not calls:
+        return _not_checkable_failure(trace) if trace.error else Verdict(
+            NOT_CHECKABLE, f"The forward pass of {subject.model_name} never calls {norm.where()}.")
+    return norm, calls
+
+
 def verify_momentum(subject: Subject) -> Verdict:
     backend = subject.backend
     norms = [layer for layer in subject.matched if backend.is_batch_norm(layer)]
@@ -358,15 +373,10 @@ def verify_momentum(subject: Subject) -> Verdict:
         literal = _momentum_literal(subject.anchor_text)
         norms = [layer for layer in subject.layers if backend.is_batch_norm(layer)
                  and literal is not None and getattr(layer.handle, "momentum", None) == literal]
-    if not norms:
-        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built by the flagged code.")
-    norm = norms[0]
-    with subject.preserved():
-        trace = backend.trace(subject.model, subject.batch(), training=True)
-    calls = trace.calls_of(norm)
-    if not calls:
-        return _not_checkable_failure(trace) if trace.error else Verdict(
-            NOT_CHECKABLE, f"The forward pass of {subject.model_name} never calls {norm.where()}.")
+    traced = _calls_of_first(subject, norms)
+    if isinstance(traced, Verdict):
+        return traced
+    norm, calls = traced
     full = calls[0].input.shape
     channel_axis = backend.channel_axis % len(full)
     # Statistics are per channel: a few positions per channel show the same update, cheaper.
@@ -453,15 +463,10 @@ def _normalized_variance(x: np.ndarray, eps: float, channel_axis: int) -> float:
 def verify_eps(subject: Subject) -> Verdict:
     backend = subject.backend
     norms = [layer for layer in subject.matched if backend.is_batch_norm(layer)]
-    if not norms:
-        return Verdict(NOT_CHECKABLE, f"No batch norm of {subject.model_name} was built by the flagged code.")
-    norm = norms[0]
-    with subject.preserved():
-        trace = backend.trace(subject.model, subject.batch(), training=True)
-    calls = trace.calls_of(norm)
-    if not calls:
-        return _not_checkable_failure(trace) if trace.error else Verdict(
-            NOT_CHECKABLE, f"The forward pass of {subject.model_name} never calls {norm.where()}.")
+    traced = _calls_of_first(subject, norms)
+    if isinstance(traced, Verdict):
+        return traced
+    norm, calls = traced
     eps, default = float(getattr(norm.handle, _eps_parameter(norm.handle))), _default_eps(norm.handle)
     if default is None:
         return Verdict(NOT_CHECKABLE, f"The default eps of {type(norm.handle).__name__} is unknown.")
